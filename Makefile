@@ -1,0 +1,28 @@
+# make run: set up .venv from the lock file and run the default pipeline (dvc repro).
+# make test: set up and run the test suite.   make bench: the performance benchmark (installs torch).
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup run test test-quick bench
+
+$(STAMP): pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	touch $@
+
+setup: $(STAMP)
+
+run: setup
+	dvc repro
+
+test: setup
+	pytest
+
+test-quick: setup
+	pytest -m 'not slow'
+
+bench: setup
+	$(VENV)/bin/pip install --quiet 'torch==2.13.0'
+	python bench/run.py

@@ -1,0 +1,61 @@
+"""Which images the model got wrong, and which labels are probably wrong (pure functions over probabilities).
+
+Suspected label errors come from cleanlab's confident learning on out-of-sample probabilities:
+``find_label_issues(filter_by="prune_by_noise_rate")`` flags them, and
+``get_label_quality_scores(method="self_confidence")`` (the probability the model gives the given label)
+ranks every image, lowest first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from cleanlab.filter import find_label_issues
+from cleanlab.rank import get_label_quality_scores
+
+MISTAKE_COLUMNS = ["index", "label", "prediction", "p_prediction", "p_label", "second_best"]
+
+
+def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> pd.DataFrame:
+    """Every misclassified image, most confident mistake first."""
+    rows = np.arange(len(labels))
+    ranked = np.argsort(-probabilities, axis=1, kind="stable")
+    predictions = ranked[:, 0]
+    wrong = predictions != labels
+    # The best class other than the prediction: for a mistake that is often the given label.
+    table = pd.DataFrame({
+        "index": indices[wrong],
+        "label": labels[wrong].astype(int),
+        "prediction": predictions[wrong],
+        "p_prediction": probabilities[rows, predictions][wrong],
+        "p_label": probabilities[rows, labels][wrong],
+        "second_best": ranked[wrong, 1],
+    }, columns=MISTAKE_COLUMNS)
+    return table.sort_values(["p_prediction", "index"], ascending=[False, True], ignore_index=True)
+
+
+def mistakes_of_class(table: pd.DataFrame, label: int) -> pd.DataFrame:
+    """The mistakes on images of one true class, sorted by the wrong label's probability."""
+    return table[table["label"] == label].reset_index(drop=True)
+
+
+def label_issues_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                       top_k: int) -> pd.DataFrame:
+    """The `top_k` images whose given label is least likely, with cleanlab's flag and quality score."""
+    labels = labels.astype(int)
+    quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    flagged = np.zeros(len(labels), dtype=bool)
+    flagged[find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate", n_jobs=1)] = True
+    order = np.argsort(quality, kind="stable")[:top_k]
+    return pd.DataFrame({
+        "index": indices[order],
+        "label": labels[order],
+        "suggested": np.argmax(probabilities[order], axis=1),
+        "label_quality": quality[order],
+        "p_suggested": probabilities[order].max(axis=1),
+        "flagged": flagged[order],
+    })
+
+
+def tile_title(index: int, label: int, prediction: int, probability: float) -> str:
+    return f"#{index} y={label}\npred {prediction} p={probability:.2f}"

@@ -1,0 +1,95 @@
+"""Test-set evaluation: probabilities, metrics, and every report file a run keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from mnistflow import atomic, diagnostics, error_analysis, gallery, plots
+from mnistflow.data import NUM_CLASSES, Split
+from mnistflow.model import make_loss
+from mnistflow.params import Params
+from mnistflow.training import make_evaluate_function, one_hot
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    probabilities: np.ndarray
+    predictions: np.ndarray
+    metrics: dict[str, float]
+    confusion: np.ndarray
+    collapsed: list[int]
+
+
+def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_threshold: float) -> Evaluation:
+    loss, probabilities, _ = make_evaluate_function(model, make_loss(loss_name))(
+        tf.constant(test.images), one_hot(test.labels))
+    probabilities = probabilities.numpy()
+    predictions = np.argmax(probabilities, axis=1)
+    labels = test.labels.astype(int)
+    classes = list(range(NUM_CLASSES))
+    precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, labels=classes,
+                                                               zero_division=0)
+    metrics = {"test_accuracy": float(np.mean(predictions == labels)), "test_loss": float(loss),
+               "test_macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro",
+                                               zero_division=0))}
+    for label in classes:
+        metrics.update({f"test_precision_{label}": float(precision[label]),
+                        f"test_recall_{label}": float(recall[label]), f"test_f1_{label}": float(f1[label])})
+    class_recall = diagnostics.per_class_recall(labels, predictions)
+    collapsed = diagnostics.collapsed_classes(class_recall, collapse_threshold)
+    metrics["test_collapsed_classes"] = float(len(collapsed))
+    metrics["test_min_class_recall"] = float(np.nanmin(class_recall))
+    return Evaluation(probabilities, predictions, metrics,
+                      confusion_matrix(labels, predictions, labels=classes), collapsed)
+
+
+def write_confusion_data(path: str | Path, labels: np.ndarray, predictions: np.ndarray) -> None:
+    """One row per test image (actual, predicted): the input of DVC's `confusion` plot template."""
+    frame = pd.DataFrame({"actual": labels.astype(int), "predicted": predictions})
+    with atomic.atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False)
+
+
+def write_figures(folder: Path, evaluation: Evaluation, history: Sequence[dict[str, float]],
+                  collapse_threshold: float) -> None:
+    plots.save(plots.confusion_figure(evaluation.confusion), folder / "confusion_matrix.png")
+    plots.save(plots.curves_figure(history), folder / "training_curves.png")
+    plots.save(plots.class_recall_figure(history, collapse_threshold), folder / "class_recall.png")
+
+
+def _gallery(path: Path, table: pd.DataFrame, images_by_index: dict[int, np.ndarray], heading: str,
+             probability_column: str = "p_prediction", prediction_column: str = "prediction") -> None:
+    titles = [error_analysis.tile_title(row["index"], row["label"], row[prediction_column],
+                                        row[probability_column]) for _, row in table.iterrows()]
+    images = np.array([images_by_index[int(index)] for index in table["index"]]).reshape(-1, 28, 28)
+    gallery.save(gallery.render(images, titles, heading), path)
+
+
+def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, params: Params) -> dict[str, pd.DataFrame]:
+    """Galleries of mistakes (per class and most confident), the table of all mistakes, label issues."""
+    images_by_index = dict(zip(test.indices.tolist(), test.images))
+    mistakes = error_analysis.mistakes_table(evaluation.probabilities, test.labels, test.indices)
+    issues = error_analysis.label_issues_table(evaluation.probabilities, test.labels, test.indices,
+                                               params.evaluate.label_issues_top_k)
+    for label in range(NUM_CLASSES):
+        of_class = error_analysis.mistakes_of_class(mistakes, label)
+        _gallery(folder / f"class_{label}_mistakes.png", of_class, images_by_index,
+                 f"Test images of class {label} the model got wrong ({len(of_class)}), most confident first")
+    top = mistakes.head(params.evaluate.confident_mistakes)
+    _gallery(folder / "confident_mistakes.png", top, images_by_index,
+             f"The {len(top)} most confident mistakes of {len(mistakes)}")
+    _gallery(folder / "label_issues.png", issues, images_by_index,
+             f"Top {len(issues)} suspected label errors (cleanlab self-confidence): pred = suggested label",
+             probability_column="p_suggested", prediction_column="suggested")
+    for name, table in (("mistakes.csv", mistakes), ("label_issues.csv", issues)):
+        with atomic.atomic_path(folder / name) as temporary:
+            table.to_csv(temporary, index=False, float_format="%.6g")
+    return {"mistakes": mistakes, "label_issues": issues}

@@ -1,0 +1,184 @@
+"""params.yaml, parsed once into frozen dataclasses.
+
+Every key is required, unknown keys are rejected, and each value is checked, so that a typo fails in one
+line before any work starts. The parser is generic over the dataclasses below; each section validates its
+own ranges in ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
+ACTIVATIONS = ("relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "softplus", "linear")
+INITIALIZERS = (
+    "normal", "uniform", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
+    "lecun_normal", "lecun_uniform", "random_normal", "random_uniform", "truncated_normal", "zeros",
+)
+LOSSES = ("crossentropy", "clipped_crossentropy")
+SOURCES = ("file", "keras")
+
+
+class ParamsError(ValueError):
+    """A params file that cannot be used; the message names the key and what was expected."""
+
+
+def _require(condition: bool, key: str, expected: str, value: Any) -> None:
+    if not condition:
+        raise ParamsError(f"{key} must be {expected}, got {value!r}")
+
+
+def _require_choice(value: str, key: str, choices: tuple[str, ...]) -> None:
+    _require(value in choices, key, "one of " + ", ".join(choices), value)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareParams:
+    source: str
+    validation_fraction: float
+    split_seed: int
+    scale: bool
+    train_limit: int | None
+
+    def __post_init__(self) -> None:
+        _require_choice(self.source, "prepare.source", SOURCES)
+        _require(0 < self.validation_fraction < 1, "prepare.validation_fraction", "in (0, 1)",
+                 self.validation_fraction)
+        _require(self.train_limit is None or self.train_limit >= 20, "prepare.train_limit",
+                 "null or an integer >= 20", self.train_limit)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    units: int
+    activation: str
+    hidden_initializer: str
+    output_initializer: str
+    loss: str
+    optimizer: str
+    learning_rate: float
+    batch_size: int
+    epochs: int
+
+    def __post_init__(self) -> None:
+        _require(self.units >= 1, "train.units", "an integer >= 1", self.units)
+        _require_choice(self.activation, "train.activation", ACTIVATIONS)
+        _require_choice(self.hidden_initializer, "train.hidden_initializer", INITIALIZERS)
+        _require_choice(self.output_initializer, "train.output_initializer", INITIALIZERS)
+        _require_choice(self.loss, "train.loss", LOSSES)
+        _require_choice(self.optimizer, "train.optimizer", OPTIMIZERS)
+        _require(self.learning_rate > 0, "train.learning_rate", "a number > 0", self.learning_rate)
+        _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1", self.batch_size)
+        _require(self.epochs >= 1, "train.epochs", "an integer >= 1", self.epochs)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiagnosticsParams:
+    collapse_threshold: float
+    saturation_sample: int
+
+    def __post_init__(self) -> None:
+        _require(0 < self.collapse_threshold < 1, "diagnostics.collapse_threshold", "in (0, 1)",
+                 self.collapse_threshold)
+        _require(self.saturation_sample >= 1, "diagnostics.saturation_sample", "an integer >= 1",
+                 self.saturation_sample)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    confident_mistakes: int
+    label_issues_top_k: int
+
+    def __post_init__(self) -> None:
+        _require(self.confident_mistakes >= 1, "evaluate.confident_mistakes", "an integer >= 1",
+                 self.confident_mistakes)
+        _require(self.label_issues_top_k >= 1, "evaluate.label_issues_top_k", "an integer >= 1",
+                 self.label_issues_top_k)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackingParams:
+    experiment: str
+
+    def __post_init__(self) -> None:
+        _require(bool(self.experiment.strip()), "tracking.experiment", "a non-empty name", self.experiment)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    prepare: PrepareParams
+    train: TrainParams
+    diagnostics: DiagnosticsParams
+    evaluate: EvaluateParams
+    tracking: TrackingParams
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    """Return value if it fits annotation (ints are accepted where floats are expected)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        annotation = next(option for option in options if option is not type(None))
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, bool):
+        raise ParamsError(f"{key} must be an integer, got {value!r}")
+    if not isinstance(value, annotation):
+        raise ParamsError(f"{key} must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{prefix or 'params'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [field.name for field in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ParamsError(f"unknown key {prefix}{unknown[0]} (expected one of: {', '.join(names)})")
+    missing = [name for name in names if name not in raw]
+    if missing:
+        raise ParamsError(f"missing key {prefix}{missing[0]}")
+    values = {}
+    for name in names:
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], f"{prefix}{name}.")
+        else:
+            values[name] = _check_type(raw[name], hint, f"{prefix}{name}")
+    return cls(**values)
+
+
+def parse_params(raw: Any) -> Params:
+    return _build(Params, raw, "")
+
+
+def load_params(path: str | Path) -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: params file not found") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    try:
+        return parse_params(raw)
+    except ParamsError as error:
+        raise ParamsError(f"{path}: {error}") from None
+
+
+def flatten(params: Params) -> dict[str, Any]:
+    """Dotted names for every param, as MLflow params: {'train.units': 64, ...}."""
+    flat = {}
+    for section, values in dataclasses.asdict(params).items():
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = value
+    return flat

@@ -1,0 +1,75 @@
+"""Training one configuration end to end, as used by the train stage and by every study run."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from mnistflow import atomic, runtime
+from mnistflow.data import Split
+from mnistflow.model import build_model, make_loss, make_optimizer
+from mnistflow.params import Params
+from mnistflow.training import EpochCallback, EpochRecord, Trainer
+
+
+def train_model(params: Params, train: Split, validation: Split,
+                callbacks: Sequence[EpochCallback] = ()) -> tuple[keras.Model, list[EpochRecord]]:
+    """Seed everything, build a fresh model and train it: no state survives from an earlier call."""
+    runtime.seed_everything(params.train.seed)
+    model = build_model(params.train)
+    trainer = Trainer(model, make_loss(params.train.loss),
+                      make_optimizer(params.train.optimizer, params.train.learning_rate),
+                      params.train.batch_size, params.diagnostics.collapse_threshold,
+                      params.diagnostics.saturation_sample)
+    records = trainer.fit(train, validation, params.train.epochs, params.train.seed, callbacks)
+    return model, records
+
+
+def history_rows(records: Sequence[EpochRecord]) -> list[dict[str, float]]:
+    return [{"epoch": record.epoch, **record.metrics} for record in records]
+
+
+def write_history(path: str | Path, rows: Sequence[dict[str, float]]) -> None:
+    with atomic.atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_history(path: str | Path) -> list[dict[str, float]]:
+    with open(path, newline="") as handle:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def collapse_summary(records: Sequence[EpochRecord]) -> dict[str, float]:
+    """How the run ended and how long it spent with a collapsed class."""
+    return {
+        "final_collapsed_classes": float(len(records[-1].collapsed)),
+        "epochs_collapsed": float(sum(bool(record.collapsed) for record in records)),
+        "min_class_recall_final": records[-1].metrics["min_class_recall"],
+    }
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    with atomic.atomic_path(path) as temporary:
+        model.save(temporary)
+
+
+def serving_model(model: keras.Model, scale: bool) -> keras.Model:
+    """The trained model behind raw 28x28 pixels (0-255), so users and servers need no preprocessing."""
+    inputs = keras.Input(shape=(28, 28), name="image")
+    pixels = layers.Flatten()(inputs)
+    if scale:
+        pixels = layers.Rescaling(1.0 / 255.0)(pixels)
+    return keras.Model(inputs, model(pixels), name="mnist_mlp_serving")
+
+
+def input_example(images: np.ndarray, scale: bool) -> np.ndarray:
+    """A few prepared rows turned back into raw 28x28 pixel images."""
+    raw = images[:3] * (255.0 if scale else 1.0)
+    return np.round(raw).astype(np.float32).reshape(-1, 28, 28)

@@ -1,0 +1,85 @@
+"""Figures: confusion matrix, training curves, per-class recall over epochs, and image galleries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mnistflow import atomic  # noqa: E402
+from mnistflow.data import NUM_CLASSES  # noqa: E402
+
+CLASS_COLOURS = plt.get_cmap("tab10").colors
+
+
+def save(figure: Figure, path: str | Path) -> None:
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+
+
+def confusion_figure(matrix: np.ndarray) -> Figure:
+    figure, axes = plt.subplots(figsize=(7, 6))
+    image = axes.imshow(np.log1p(matrix), cmap="Blues")
+    for (actual, predicted), count in np.ndenumerate(matrix):
+        colour = "white" if matrix[actual, predicted] > matrix.max() / 2 else "black"
+        axes.text(predicted, actual, str(count), ha="center", va="center", fontsize=8, color=colour)
+    axes.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted", ylabel="actual",
+             title=f"Confusion matrix (test, {matrix.sum()} images)")
+    figure.colorbar(image, ax=axes, label="log(1 + count)")
+    figure.tight_layout()
+    return figure
+
+
+def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        axes.plot(epochs, [row[metric] for row in history], marker="o", label=f"train {metric}")
+        axes.plot(epochs, [row[f"val_{metric}"] for row in history], marker="o", label=f"validation {metric}")
+        axes.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def class_recall_figure(history: Sequence[dict[str, float]], threshold: float) -> Figure:
+    """One line per class: a collapsed class drops to the floor and is labelled where it ends."""
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(figsize=(9, 5))
+    for label in range(NUM_CLASSES):
+        recall = [row[f"val_recall_{label}"] for row in history]
+        axes.plot(epochs, recall, marker="o", markersize=3, color=CLASS_COLOURS[label], label=f"class {label}")
+        axes.annotate(str(label), (epochs[-1], recall[-1]), textcoords="offset points", xytext=(6, 0),
+                      color=CLASS_COLOURS[label], fontweight="bold")
+    axes.axhspan(0, threshold, color="red", alpha=0.12, label=f"collapsed (recall < {threshold})")
+    axes.set(xlabel="epoch", ylabel="validation recall", ylim=(-0.03, 1.03), title="Validation recall per class")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", ncol=2, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def digit_probabilities_figure(image: np.ndarray, label: int, probabilities: np.ndarray, title: str) -> Figure:
+    """The image, enlarged pixel-exactly, beside a bar chart of the model's ten class probabilities."""
+    figure, (image_axes, bar_axes) = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+    image_axes.imshow(image.reshape(28, 28), cmap="gray", interpolation="nearest")
+    image_axes.set_title(f"label {label}")
+    image_axes.axis("off")
+    predicted = int(np.argmax(probabilities))
+    colours = ["tab:green" if k == label else "tab:red" if k == predicted else "tab:gray" for k in range(NUM_CLASSES)]
+    bars = bar_axes.bar(range(NUM_CLASSES), probabilities, color=colours)
+    bar_axes.bar_label(bars, labels=[f"{p:.2f}" if p >= 0.005 else "" for p in probabilities], fontsize=8)
+    bar_axes.set(xticks=range(NUM_CLASSES), ylim=(0, 1.1), xlabel="class", ylabel="probability",
+                 title=f"predicted {predicted} (p={probabilities[predicted]:.3f})")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,204 @@
+"""Everything that talks to MLflow lives here.
+
+The default store is embedded: ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlartifacts``,
+where <project> is the folder holding dvc.yaml, found from the working directory upwards.
+``MLFLOW_TRACKING_URI`` overrides it (a tracking server, say), and ``MLFLOW_EXPERIMENT_NAME`` overrides the
+experiment name from params.yaml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+
+MODEL_URI_TAG = "mnistflow.model_uri"
+COLLAPSED_TAG = "collapsed_classes"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message says which store and why."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM, so the run can end as KILLED."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder, from `start` (the working directory) upwards, that holds dvc.yaml."""
+    start = (start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return start
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+
+
+def connect(experiment: str, root: Path | None = None) -> str:
+    """Point MLflow at the store and experiment; create the experiment if needed; return its id."""
+    root = root or project_root()
+    uri = tracking_uri(root)
+    mlflow.set_tracking_uri(uri)
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+    try:
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            artifacts = None if "MLFLOW_TRACKING_URI" in os.environ else (root / "mlartifacts").as_uri()
+            with contextlib.suppress(mlflow.exceptions.MlflowException):  # lost a creation race: fine
+                mlflow.create_experiment(name, artifact_location=artifacts)
+            found = mlflow.get_experiment_by_name(name)
+    except Exception as error:  # any transport or database failure means the same thing to the user
+        raise TrackingError(f"tracking store {uri} is not usable: {_first_line(error)}") from None
+    mlflow.set_experiment(experiment_id=found.experiment_id)
+    return found.experiment_id
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated(f"received signal {signum}")
+
+
+@contextlib.contextmanager
+def active_run(run_id: str | None = None, run_name: str | None = None,
+               parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> Iterator[str]:
+    """Start (or resume) a run and always end it: FINISHED, FAILED, or KILLED on Ctrl-C / SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id, tags=tags,
+                           nested=parent_run_id is not None)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
+        yield run.info.run_id
+        status = RunStatus.to_string(RunStatus.FINISHED)
+    except (KeyboardInterrupt, Terminated):
+        status = RunStatus.to_string(RunStatus.KILLED)
+        raise
+    finally:
+        mlflow.flush_async_logging()
+        mlflow.end_run(status)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    mlflow.log_params({key: "null" if value is None else value for key, value in params.items()})
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log without waiting on the store; active_run flushes before the run ends."""
+    mlflow.log_metrics(metrics, step=step, synchronous=False)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    mlflow.set_tags({key: str(value) for key, value in tags.items()})
+
+
+def log_artifact(path: str | Path, folder: str | None = None) -> None:
+    mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def log_artifacts(folder: str | Path, artifact_folder: str | None = None) -> None:
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_folder)
+
+
+def log_dict(data: Any, name: str) -> None:
+    mlflow.log_dict(data, name)
+
+
+def log_table(frame, name: str) -> None:
+    mlflow.log_table(frame, artifact_file=name)
+
+
+def environment_tags() -> dict[str, str]:
+    """Python, TensorFlow, Keras and MLflow versions, and the git commit with a dirty flag."""
+    import keras
+    import tensorflow as tf
+
+    tags = {"python_version": platform.python_version(), "tensorflow_version": tf.__version__,
+            "keras_version": keras.__version__, "mlflow_version": mlflow.__version__}
+    tags.update(_git_tags())
+    return tags
+
+
+def _git_tags() -> dict[str, str]:
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", *arguments], capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return {"git_commit": git("rev-parse", "HEAD"),
+                "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+
+
+class _KerasFlavor:
+    """mlflow.keras whose save_model creates the model folder first.
+
+    MLflow 3.17.2's keras save_model writes the input example before it creates the folder, so logging a
+    Keras model with an input example fails with FileNotFoundError.
+    """
+
+    __name__ = "mlflow.keras"
+
+    @staticmethod
+    def save_model(path, **keywords):
+        os.makedirs(path, exist_ok=True)
+        mlflow.keras.save_model(path=path, **keywords)
+
+
+def log_keras_model(model, input_example) -> str:
+    """Log a Keras model with its signature and input example; tag the run with its URI and return it."""
+    import keras
+    import tensorflow as tf
+    from mlflow.models import Model, infer_signature
+
+    signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
+                    f"mlflow=={mlflow.__version__}"]
+    info = Model.log(artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
+                     input_example=input_example, pip_requirements=requirements)
+    mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    return info.model_uri
+
+
+def log_figure(figure, name: str) -> None:
+    mlflow.log_figure(figure, name)
+
+
+def download_artifact(run_id: str, path: str) -> Path:
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path,
+                                                    dst_path=tempfile.mkdtemp(prefix="mnistflow-")))
+
+
+def client() -> MlflowClient:
+    return MlflowClient()
+
+
+def dvc_lock_tags(lock_path: Path) -> dict[str, str]:
+    """The md5 of every dependency and output that dvc.lock records, as tags dvc.<stage>.<path>."""
+    import yaml
+
+    if not lock_path.is_file():
+        return {}
+    stages = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
+    tags = {}
+    for stage, entry in stages.items():
+        for item in entry.get("deps", []) + entry.get("outs", []):
+            if "md5" in item:
+                tags[f"dvc.{stage}.{item['path']}"] = item["md5"]
+    return tags

@@ -1,0 +1,122 @@
+"""The model registry: pick the best finished run by a rule, register it, and move the `champion` alias.
+
+Only a candidate that beats the current champion gets a new version and the alias, so running
+`register` again with no better run changes nothing. A file lock beside the project serializes
+concurrent calls on one machine, so two of them can neither register the same run twice nor leave
+the alias pointing at the loser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+
+from mnistflow.tracking import COLLAPSED_TAG, MODEL_URI_TAG
+
+ALIAS = "champion"
+KEY_PARAMS = ("prepare.scale", "train.units", "train.learning_rate", "train.loss", "train.output_initializer",
+              "train.epochs", "train.seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What register did: the winner it found, the champion before, and the version now holding the alias."""
+
+    candidate: Run | None
+    previous_version: str | None
+    previous_value: float | None
+    version: str | None
+    changed: bool
+    message: str
+
+
+def is_better(value: float, other: float | None, direction: str) -> bool:
+    if other is None:
+        return True
+    return value > other if direction == "max" else value < other
+
+
+def eligible(run: Run, metric: str) -> bool:
+    """Has the metric, a logged model, and no class collapsed at the end of training or on the test set."""
+    metrics, tags = run.data.metrics, run.data.tags
+    collapsed = metrics.get("final_collapsed_classes", 0) + metrics.get("test_collapsed_classes", 0)
+    return metric in metrics and MODEL_URI_TAG in tags and collapsed == 0 and tags.get(COLLAPSED_TAG, "[]") == "[]"
+
+
+def best_run(client: MlflowClient, experiment_id: str, metric: str, direction: str) -> Run | None:
+    order = "DESC" if direction == "max" else "ASC"
+    runs = client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              order_by=[f"metrics.`{metric}` {order}", "attributes.start_time ASC"],
+                              max_results=5000)
+    return next((run for run in runs if eligible(run, metric)), None)
+
+
+def _champion(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, ALIAS)
+    except MlflowException:
+        return None
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _version_of_run(client: MlflowClient, name: str, run_id: str):
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if version.tags.get("source_run_id") == run_id:
+            return version
+    return None
+
+
+def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_commit: str):
+    with contextlib.suppress(MlflowException):
+        client.create_registered_model(name)
+    params = {key: run.data.params.get(key) for key in KEY_PARAMS if key in run.data.params}
+    metrics = {key: run.data.metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_loss")
+               if key in run.data.metrics}
+    tags = {"source_run_id": run.info.run_id, "git_commit": git_commit, "selection_metric": metric,
+            **{f"param.{key}": str(value) for key, value in params.items()},
+            **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}}
+    description = (f"Run {run.info.run_id} (git {git_commit[:12]}), best by {metric}. "
+                   f"Params: {params}. Metrics: {metrics}.")
+    return client.create_model_version(name, run.data.tags[MODEL_URI_TAG], run_id=run.info.run_id,
+                                       tags=tags, description=description)
+
+
+def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
+    client = MlflowClient()
+    with _lock(lock_path):
+        candidate = best_run(client, experiment_id, metric, direction)
+        champion = _champion(client, name)
+        previous_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
+        previous_version = champion.version if champion else None
+        if candidate is None:
+            return Outcome(None, previous_version, previous_value, previous_version, False,
+                           "no eligible run (FINISHED, with a logged model, no collapsed class, with the metric)")
+        value = candidate.data.metrics[metric]
+        if not is_better(value, previous_value, direction):
+            return Outcome(candidate, previous_version, previous_value, previous_version, False,
+                           f"best run {candidate.info.run_id} has {metric}={value:.6g}, which does not beat "
+                           f"champion v{previous_version} ({metric}={previous_value:.6g}): nothing changed")
+        version = _version_of_run(client, name, candidate.info.run_id) or _create_version(
+            client, name, candidate, metric, candidate.data.tags.get("git_commit", "unknown"))
+        client.set_registered_model_alias(name, ALIAS, version.version)
+        before = f"v{previous_version} ({metric}={previous_value:.6g})" if champion else "none"
+        return Outcome(candidate, previous_version, previous_value, version.version, True,
+                       f"{name} v{version.version} from run {candidate.info.run_id} ({metric}={value:.6g}) "
+                       f"is now @{ALIAS}; before: {before}")
