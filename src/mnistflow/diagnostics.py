@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from mnistflow.data import NUM_CLASSES
-from mnistflow.model import CLIP_EPSILON
+
+# Keras 2.2's cross-entropy clipped probabilities to [CLIP_EPSILON, 1 - CLIP_EPSILON] before the log.
+CLIP_EPSILON = 1e-7
 
 
 def per_class_recall(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

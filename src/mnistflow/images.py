@@ -1,4 +1,4 @@
-"""User images to MNIST-framed 28x28 arrays: a light digit on black, fitted in 20x20, centred by mass."""
+"""User images to MNIST-framed 28x28 arrays: a light digit on black, fitted in 20x20, its centre of mass at (14, 14) as in MNIST."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def mnist_frame(gray: np.ndarray) -> np.ndarray:
     top, left = (28 - resized.shape[0]) // 2, (28 - resized.shape[1]) // 2
     frame[top:top + resized.shape[0], left:left + resized.shape[1]] = np.clip(resized, 0, 255)
     centre_row, centre_column = ndimage.center_of_mass(frame)
-    shifted = ndimage.shift(frame, (13.5 - centre_row, 13.5 - centre_column), order=1, mode="constant")
+    shifted = ndimage.shift(frame, (14.0 - centre_row, 14.0 - centre_column), order=1, mode="constant")
     return np.clip(shifted, 0, 255).astype(np.float32)
 
 

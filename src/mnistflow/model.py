@@ -6,9 +6,8 @@ import keras
 from keras import layers, ops
 
 from mnistflow.data import IMAGE_PIXELS, NUM_CLASSES
+from mnistflow.diagnostics import CLIP_EPSILON
 from mnistflow.params import TrainParams
-
-CLIP_EPSILON = 1e-7
 
 
 def build_model(params: TrainParams) -> keras.Model:
@@ -36,11 +35,21 @@ def clipped_crossentropy(y_true, y_pred):
     return -ops.sum(y_true * ops.log(y_pred), axis=-1)
 
 
+class ClippedCrossentropy(keras.losses.Loss):
+    """clipped_crossentropy averaged over the batch, as a Keras loss."""
+
+    def __init__(self, name: str = "clipped_crossentropy", **keywords):
+        super().__init__(name=name, **keywords)
+
+    def call(self, y_true, y_pred):
+        return clipped_crossentropy(y_true, y_pred)
+
+
 def make_loss(name: str) -> keras.losses.Loss:
     if name == "crossentropy":
         return keras.losses.CategoricalCrossentropy()
     if name == "clipped_crossentropy":
-        return keras.losses.LossFunctionWrapper(clipped_crossentropy, name="clipped_crossentropy")
+        return ClippedCrossentropy()
     raise ValueError(f"unknown loss {name!r}")
 
 

@@ -1,0 +1,109 @@
+"""Shared fixtures: the real MNIST file, shrunk params, real MLflow stores and one small trained run.
+
+TensorFlow is imported once per test process; every store is a real SQLite MLflow store under tmp_path.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+RAW_DATA = REPO / "data" / "raw" / "mnist.npz"
+
+# A shrunk pipeline: 2,000 training images, 2 epochs.
+SMALL_OVERRIDES = {"prepare": {"train_limit": 2000, "validation_fraction": 0.2},
+                   "train": {"epochs": 2},
+                   "diagnostics": {"saturation_sample": 200},
+                   "evaluate": {"confident_mistakes": 16, "label_issues_top_k": 20}}
+
+
+def default_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def small_params(**sections) -> dict:
+    """Default params with SMALL_OVERRIDES, then the given {section: {key: value}} overrides."""
+    raw = copy.deepcopy(default_params())
+    for overrides in (SMALL_OVERRIDES, sections):
+        for section, values in overrides.items():
+            raw[section].update(values)
+    return raw
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> dict[str, np.ndarray]:
+    from mnistflow.data import load_mnist
+
+    return load_mnist(RAW_DATA)
+
+
+@pytest.fixture(scope="session")
+def empty_store_template(tmp_path_factory) -> Path:
+    """An initialized, empty MLflow SQLite database, made once (its migrations take seconds)."""
+    import mlflow
+
+    path = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch, empty_store_template) -> str:
+    """A fresh real MLflow store for one test, selected through MLFLOW_TRACKING_URI."""
+    import mlflow
+
+    database = tmp_path / "store" / "mlflow.db"
+    database.parent.mkdir()
+    shutil.copy(empty_store_template, database)
+    uri = f"sqlite:///{database}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture(scope="session")
+def small_splits(mnist):
+    """Train/validation/test splits of the shrunk configuration, scaled."""
+    from mnistflow import data
+    from mnistflow.params import parse_params
+
+    params = parse_params(small_params())
+    images, labels = mnist["x_train"][:2000], mnist["y_train"][:2000]
+    train, validation = data.split_indices(2000, params.prepare.validation_fraction, params.prepare.split_seed)
+    return {"train": data.make_split(images, labels, train, True),
+            "validation": data.make_split(images, labels, validation, True),
+            "test": data.make_split(mnist["x_test"], mnist["y_test"], np.arange(10000), True)}
+
+
+@pytest.fixture(scope="session")
+def small_model(small_splits):
+    """A model trained for 3 epochs on the 1,600-image split (about 90% test accuracy)."""
+    from mnistflow import pipeline
+    from mnistflow.params import parse_params
+
+    params = parse_params(small_params(train={"epochs": 3}))
+    model, records = pipeline.train_model(params, small_splits["train"], small_splits["validation"])
+    return model, records, params

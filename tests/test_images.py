@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistflow.images import ImageFileError, load_digits, mnist_frame
+
+
+def test_a_large_dark_on_light_photo_is_framed_like_mnist(tmp_path, mnist):
+    digit = mnist["x_test"][0]
+    big = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BILINEAR)  # dark ink on white
+    big.save(tmp_path / "seven.png")
+    framed = load_digits(tmp_path / "seven.png")[0]
+    assert framed.shape == (28, 28) and framed[0].max() < 30  # light digit on black, empty border
+    correlation = np.corrcoef(framed.ravel(), digit.astype(np.float32).ravel())[0, 1]
+    assert correlation > 0.8
+    rows, columns = np.nonzero(framed > 30)
+    assert max(rows.max() - rows.min(), columns.max() - columns.min()) <= 22
+
+
+def test_npy_arrays_of_one_or_many_images(tmp_path, mnist):
+    np.save(tmp_path / "one.npy", mnist["x_test"][0])
+    np.save(tmp_path / "many.npy", mnist["x_test"][:4])
+    assert load_digits(tmp_path / "one.npy").shape == (1, 28, 28)
+    assert load_digits(tmp_path / "many.npy").shape == (4, 28, 28)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.png", b"", "file is empty"),
+    ("junk.png", b"this is not a picture", "not a readable image"),
+    ("shape.npy", None, r"expected a numeric array of shape \(28, 28\) or \(N, 28, 28\)"),
+])
+def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.zeros((3, 5)))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageFileError, match=f"{name}: {message}"):
+        load_digits(path)
+
+
+def test_blank_image_gives_blank_frame():
+    assert not mnist_frame(np.zeros((50, 40))).any()

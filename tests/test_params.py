@@ -1,0 +1,80 @@
+import pytest
+
+from conftest import REPO, default_params, small_params, write_yaml
+from mnistflow.params import ParamsError, flatten, load_params, parse_params
+
+
+def test_default_params_file_parses_into_the_classic_configuration():
+    params = load_params(REPO / "params.yaml")
+    assert (params.train.units, params.train.activation, params.train.optimizer) == (64, "relu", "adam")
+    assert (params.train.batch_size, params.train.epochs, params.train.learning_rate) == (64, 20, 0.001)
+    assert params.train.hidden_initializer == params.train.output_initializer == "normal"
+    assert round(60000 * params.prepare.validation_fraction) == 5000
+
+
+@pytest.mark.parametrize(("section", "key", "value", "message"), [
+    ("train", "epochs", 0, "train.epochs must be an integer >= 1, got 0"),
+    ("train", "epochs", -3, "train.epochs must be an integer >= 1"),
+    ("train", "units", 0, "train.units must be an integer >= 1"),
+    ("train", "batch_size", 0, "train.batch_size must be an integer >= 1"),
+    ("train", "optimizer", "adamm", "train.optimizer must be one of adam"),
+    ("train", "activation", "relux", "train.activation must be one of"),
+    ("train", "hidden_initializer", "gaussian", "train.hidden_initializer must be one of"),
+    ("train", "output_initializer", "gaussian", "train.output_initializer must be one of"),
+    ("train", "loss", "mse", "train.loss must be one of crossentropy, clipped_crossentropy"),
+    ("train", "learning_rate", 0, "train.learning_rate must be a number > 0"),
+    ("train", "epochs", "20", "train.epochs must be int, got '20'"),
+    ("train", "units", True, "train.units must be an integer"),
+    ("prepare", "validation_fraction", 0, "prepare.validation_fraction must be in (0, 1)"),
+    ("prepare", "validation_fraction", 1.0, "prepare.validation_fraction must be in (0, 1)"),
+    ("prepare", "scale", "yes", "prepare.scale must be bool"),
+    ("diagnostics", "collapse_threshold", 1.5, "diagnostics.collapse_threshold must be in (0, 1)"),
+])
+def test_bad_value_is_rejected_naming_key_and_expectation(section, key, value, message):
+    raw = default_params()
+    raw[section][key] = value
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert message in str(error.value)
+
+
+def test_unknown_key_is_rejected_with_its_dotted_name():
+    raw = default_params()
+    raw["train"]["unit"] = 64
+    with pytest.raises(ParamsError, match=r"unknown key train\.unit \(expected one of: seed, units"):
+        parse_params(raw)
+    raw = default_params()
+    raw["trainer"] = {}
+    with pytest.raises(ParamsError, match="unknown key trainer"):
+        parse_params(raw)
+
+
+def test_missing_key_is_rejected():
+    raw = default_params()
+    del raw["train"]["seed"]
+    with pytest.raises(ParamsError, match=r"missing key train\.seed"):
+        parse_params(raw)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match=f"{broken}: not valid YAML"):
+        load_params(broken)
+    wrong = write_yaml(tmp_path / "wrong.yaml", {**default_params(), "train": {**default_params()["train"], "epochs": 0}})
+    with pytest.raises(ParamsError, match=f"{wrong}: train.epochs"):
+        load_params(wrong)
+
+
+def test_flatten_gives_every_param_a_dotted_name():
+    flat = flatten(parse_params(small_params()))
+    assert flat["train.units"] == 64 and flat["prepare.train_limit"] == 2000
+    assert len(flat) == sum(len(section) for section in default_params().values())
+
+
+def test_params_are_frozen():
+    params = parse_params(default_params())
+    with pytest.raises(AttributeError):
+        params.train.epochs = 3
