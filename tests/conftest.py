@@ -107,3 +107,27 @@ def small_model(small_splits):
     params = parse_params(small_params(train={"epochs": 3}))
     model, records = pipeline.train_model(params, small_splits["train"], small_splits["validation"])
     return model, records, params
+
+
+@pytest.fixture
+def make_run(store, small_model, mnist):
+    """Log a real run: metrics, params, a collapse tag and (optionally) the real trained model."""
+    from mnistflow import pipeline, tracking
+
+    model, _, _ = small_model
+    serving = pipeline.serving_model(model, scale=True)
+    experiment_id = tracking.connect("mnistflow")
+
+    def make(accuracy: float, collapsed: list[int] = (), with_model: bool = True, units: int = 64,
+             learning_rate: float = 0.001) -> str:
+        with tracking.active_run() as run_id:
+            tracking.log_params({"train.units": units, "train.seed": 1, "train.learning_rate": learning_rate})
+            tracking.log_metrics({"test_accuracy": accuracy, "final_collapsed_classes": float(len(collapsed)),
+                                  "test_collapsed_classes": 0.0})
+            tracking.set_tags({tracking.COLLAPSED_TAG: list(collapsed), "git_commit": "abc123"})
+            if with_model:
+                tracking.log_keras_model(serving, mnist["x_test"][:2].astype(np.float32))
+        return run_id
+
+    make.experiment_id = experiment_id
+    return make

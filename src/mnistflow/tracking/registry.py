@@ -104,7 +104,7 @@ def register_best(experiment_id: str, name: str, metric: str, direction: str, lo
         candidate = best_run(client, experiment_id, metric, direction)
         champion = _champion(client, name)
         previous_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
-        previous_version = champion.version if champion else None
+        previous_version = str(champion.version) if champion else None
         if candidate is None:
             return Outcome(None, previous_version, previous_value, previous_version, False,
                            "no eligible run (FINISHED, with a logged model, no collapsed class, with the metric)")
@@ -117,6 +117,6 @@ def register_best(experiment_id: str, name: str, metric: str, direction: str, lo
             client, name, candidate, metric, candidate.data.tags.get("git_commit", "unknown"))
         client.set_registered_model_alias(name, ALIAS, version.version)
         before = f"v{previous_version} ({metric}={previous_value:.6g})" if champion else "none"
-        return Outcome(candidate, previous_version, previous_value, version.version, True,
+        return Outcome(candidate, previous_version, previous_value, str(version.version), True,
                        f"{name} v{version.version} from run {candidate.info.run_id} ({metric}={value:.6g}) "
                        f"is now @{ALIAS}; before: {before}")

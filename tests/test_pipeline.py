@@ -1,0 +1,95 @@
+"""End to end: the real `dvc repro` on a shrunk params file in a temporary copy of the project."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from conftest import REPO, small_params, write_yaml
+
+pytestmark = pytest.mark.slow
+
+
+def _repro(project: Path) -> str:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    result = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True, env=environment,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    project = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", "src"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
+    (project / "data" / "raw").mkdir(parents=True)
+    shutil.copy(REPO / "data" / "raw" / "mnist.npz", project / "data" / "raw" / "mnist.npz")
+    write_yaml(project / "params.yaml", small_params())
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(command, cwd=project, check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    return project
+
+
+def test_repro_records_one_complete_finished_run(project):
+    output = _repro(project)
+    assert all(f"Running stage '{stage}'" in output for stage in ("prepare", "train", "evaluate"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("mnistflow")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id == json.loads((project / "models" / "run.json").read_text())["run_id"]
+    assert run.data.params["train.units"] == "64" and run.data.params["prepare.train_limit"] == "2000"
+    assert len(run.data.params) == sum(len(section) for section in small_params().values())
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
+    for name in ("loss", "accuracy", "val_loss", "epoch_seconds", "val_recall_0", "collapsed_classes",
+                 "true_class_prob_below_eps", "dead_relu_fraction"):
+        assert len(client.get_metric_history(run.info.run_id, name)) == 2, name
+    metrics = json.loads((project / "reports" / "metrics.json").read_text())
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test_accuracy"]) and metrics["test_accuracy"] > 0.7
+    assert {"test_macro_f1", "test_precision_3", "test_recall_9", "test_f1_0"} <= set(metrics)
+    tags = run.data.tags
+    assert tags["seed"] == "1" and tags["tensorflow_version"] and tags["keras_version"] and tags["git_commit"]
+    assert any(key.startswith("dvc.prepare.") for key in tags) and any(key.startswith("dvc.train.") for key in tags)
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert {"confusion_matrix.json", "figures", "errors"} <= artifacts
+    figures = {item.path for item in client.list_artifacts(run.info.run_id, "figures")}
+    assert {"figures/confusion_matrix.png", "figures/training_curves.png", "figures/class_recall.png"} <= figures
+    errors = {item.path for item in client.list_artifacts(run.info.run_id, "errors")}
+    assert {"errors/confident_mistakes.png", "errors/class_0_mistakes.png", "errors/label_issues.png",
+            "errors/mistakes_table.json", "errors/label_issues_table.json"} <= errors
+    import mlflow.keras
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    model = mlflow.keras.load_model(tags["mnistflow.model_uri"])
+    test = np.load(project / "data" / "raw" / "mnist.npz")["x_test"][:200].astype(np.float32)
+    accuracy = np.mean(model.predict(test, verbose=0).argmax(axis=1) == np.load(project / "data" / "raw" / "mnist.npz")["y_test"][:200])
+    assert accuracy > 0.7
+
+
+def test_second_repro_runs_nothing(project):
+    runs_before = len(MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"]))
+    output = _repro(project)
+    assert "Running stage" not in output and "Data and pipelines are up to date" in output
+    assert len(MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"])) == runs_before
+
+
+def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["units"] = 32
+    write_yaml(project / "params.yaml", params)
+    output = _repro(project)
+    assert "Running stage 'train'" in output and "Running stage 'evaluate'" in output
+    assert "Running stage 'prepare'" not in output
+    runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"])
+    assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
