@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -136,3 +137,45 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
     plots.save(plots.digit_probabilities_figure(images[index], int(labels[index]), probabilities,
                                                 f"{split.value} image #{index} — model {uri}"), out)
     print(out)
+
+
+@app.command()
+@one_line_errors
+def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides and grid")] = Path("study.yaml"),
+          config: Annotated[list[str], typer.Option(help="named configuration(s) in configs/ instead of the grid")] = [],  # noqa: B006
+          seeds: Annotated[str | None, typer.Option(help="e.g. 1-8 or 1,2,3 (default: the study file's)")] = None,
+          set_: Annotated[list[str], typer.Option("--set", help="override for every run, e.g. train.epochs=5")] = [],  # noqa: B006
+          workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+          resume: Annotated[str | None, typer.Option(help="parent run id of an interrupted study")] = None,
+          name: Annotated[str, typer.Option(help="study name, tagged on the parent run")] = "collapse",
+          params: Annotated[Path, typer.Option()] = Path("params.yaml"),
+          data: Annotated[Path, typer.Option(help="raw MNIST .npz")] = Path("data/raw/mnist.npz"),
+          experiment: ExperimentOption = "mnistflow") -> None:
+    """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
+    import yaml
+
+    from mnistflow import study as study_module
+    from mnistflow.data import load_mnist
+    from mnistflow.params import load_params
+    from mnistflow.study_runner import StudyContext, execute
+    from mnistflow.tracking import project_root, tracking_uri
+
+    load_params(params)
+    load_mnist(data)
+    raw_params = yaml.safe_load(params.read_text())
+    spec = study_module.read_study_file(study_file) if not config or seeds is None else {}
+    extra = dict(study_module.parse_assignment(item) for item in set_)
+    if config:
+        configurations = [(item, {**study_module.read_overrides(Path("configs") / f"{item}.yaml"), **extra})
+                          for item in config]
+    else:
+        configurations = study_module.grid_configurations({**spec.get("base", {}), **extra}, spec.get("grid", {}))
+    seed_list = study_module.parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
+    jobs = study_module.make_jobs(configurations, seed_list, raw_params)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = StudyContext(raw_params, str(data.resolve()), tracking_uri(project_root()), experiment, "", threads)
+    Console(stderr=True).print(f"study {name}: {len(configurations)} configurations x {len(seed_list)} seeds "
+                               f"= {len(jobs)} runs on {workers} workers")
+    from mnistflow.comparison import to_markdown
+
+    print(to_markdown(execute(jobs, context, workers, Console(stderr=True), name, resume)))

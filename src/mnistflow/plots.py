@@ -83,3 +83,23 @@ def digit_probabilities_figure(image: np.ndarray, label: int, probabilities: np.
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def study_figure(results) -> Figure:
+    """Test accuracy per configuration, one dot per seed; runs that ended with a collapsed class in red."""
+    configurations = sorted(results["configuration"].unique())
+    figure, axes = plt.subplots(figsize=(11, 0.45 * len(configurations) + 1.8))
+    for row, configuration in enumerate(configurations):
+        runs = results[(results["configuration"] == configuration) & (results["status"] == "FINISHED")]
+        collapsed = runs["final_collapsed_classes"] > 0
+        axes.scatter(runs["test_accuracy"][~collapsed], [row] * int((~collapsed).sum()), color="tab:blue", zorder=3)
+        axes.scatter(runs["test_accuracy"][collapsed], [row] * int(collapsed.sum()), color="tab:red", marker="x",
+                     s=60, zorder=3)
+    axes.scatter([], [], color="tab:blue", label="no collapsed class at the end")
+    axes.scatter([], [], color="tab:red", marker="x", label="ended with a collapsed class")
+    axes.set_yticks(range(len(configurations)), configurations, fontsize=7)
+    axes.set(xlabel="test accuracy", title="Study: test accuracy per configuration (one mark per seed)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    return figure

@@ -22,6 +22,8 @@ def configure(threads: int | None = None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")  # each run builds its own functions; retracing notes are noise
+    keras.config.disable_interactive_logging()  # no per-call progress bars from model.predict
     _configured = True
 
 

@@ -38,24 +38,17 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure()
     import keras
 
-    from mnistflow import evaluation, pipeline, tracking
+    from mnistflow import evaluation, pipeline, recording, tracking
 
     model = keras.saving.load_model(arguments.model, safe_mode=True)
     history = pipeline.read_history(arguments.history)
     tracking.connect(params.tracking.experiment)
     with tracking.active_run(run_id=run_id):
-        result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
+        result = recording.evaluate_and_log(model, params, test, history, Path(arguments.figures),
+                                            Path(arguments.errors))
         atomic.write_json(arguments.metrics, result.metrics)
         evaluation.write_confusion_data(arguments.confusion, test.labels, result.predictions)
-        evaluation.write_figures(Path(arguments.figures), result, history, params.diagnostics.collapse_threshold)
-        tables = evaluation.write_error_reports(Path(arguments.errors), result, test, params)
-        tracking.log_metrics(result.metrics)
-        tracking.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
-        tracking.log_artifacts(arguments.figures, "figures")
-        tracking.log_artifacts(arguments.errors, "errors")
-        tracking.log_table(tables["mistakes"], "errors/mistakes_table.json")
-        tracking.log_table(tables["label_issues"], "errors/label_issues_table.json")
-        tracking.set_tags({"test_collapsed_classes": result.collapsed, **tracking.dvc_lock_tags(Path("dvc.lock"))})
+        tracking.set_tags(tracking.dvc_lock_tags(Path("dvc.lock")))
         print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
               f"macro F1 {result.metrics['test_macro_f1']:.4f}")
         if result.collapsed:

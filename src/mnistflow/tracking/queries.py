@@ -54,3 +54,19 @@ def load_model(uri: str):
 
 def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(images.astype(np.float32), verbose=0))
+
+
+def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:
+    import mlflow
+
+    return mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=50000)
+
+
+def finished_children(experiment_id: str, parent_run_id: str, config_tag: str, seed_tag: str) -> set[tuple[str, int]]:
+    """(configuration, seed) of every FINISHED child run of a study."""
+    children = child_runs(experiment_id, parent_run_id)
+    if children.empty:
+        return set()
+    finished = children[children["status"] == "FINISHED"]
+    return {(row[f"tags.{config_tag}"], int(row[f"tags.{seed_tag}"])) for _, row in finished.iterrows()}

@@ -1,0 +1,51 @@
+"""What a run records in MLflow after training and after evaluation: shared by the stages and the study."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+
+from mnistflow import pipeline, tracking
+from mnistflow.data import Split
+from mnistflow.evaluation import Evaluation
+from mnistflow.params import Params, flatten
+from mnistflow.training import EpochCallback, EpochRecord
+
+
+def start(params: Params, tags: dict[str, str] | None = None) -> EpochCallback:
+    """Log params and tags of a new run; return the callback that logs each epoch's metrics."""
+    tracking.log_params(flatten(params))
+    tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
+    return lambda record: tracking.log_metrics(record.metrics, step=record.epoch)
+
+
+def log_training(params: Params, model: keras.Model, records: Sequence[EpochRecord], validation: Split) -> None:
+    """End-of-training collapse summary and tag, and the model for serving (raw pixels in)."""
+    tracking.log_metrics(pipeline.collapse_summary(records))
+    tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed})
+    serving = pipeline.serving_model(model, params.prepare.scale)
+    tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale))
+
+
+def log_evaluation(result: Evaluation, tables: dict, figures: Path, errors: Path) -> None:
+    tracking.log_metrics(result.metrics)
+    tracking.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
+    tracking.log_artifacts(figures, "figures")
+    tracking.log_artifacts(errors, "errors")
+    tracking.log_table(tables["mistakes"], "errors/mistakes_table.json")
+    tracking.log_table(tables["label_issues"], "errors/label_issues_table.json")
+    tracking.set_tags({"test_collapsed_classes": result.collapsed})
+
+
+def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: list[dict[str, float]],
+                     figures: Path, errors: Path) -> Evaluation:
+    """Evaluate on the test split, write figures and error reports into the folders, and log them all."""
+    from mnistflow import evaluation
+
+    result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
+    evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
+    tables = evaluation.write_error_reports(errors, result, test, params)
+    log_evaluation(result, tables, figures, errors)
+    return result

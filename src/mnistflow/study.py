@@ -1,0 +1,120 @@
+"""A study: a grid of configurations x seeds; each run trains and evaluates like the pipeline.
+
+Configurations are dotted overrides of params.yaml (`train.units: 128`). They come from the `grid` of a
+study file (the cartesian product), or from named configurations in configs/<name>.yaml.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mnistflow.params import Params, ParamsError, parse_params
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run of the study: a configuration (its overrides and their key) and a seed."""
+
+    key: str
+    overrides: dict[str, Any]
+    seed: int
+
+
+def read_overrides(path: Path) -> dict[str, Any]:
+    try:
+        overrides = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: configuration file not found") from None
+    if not isinstance(overrides, dict):
+        raise ParamsError(f"{path}: expected a mapping of dotted params to values")
+    return overrides
+
+
+def read_study_file(path: Path) -> dict[str, Any]:
+    """A study file: `seeds` (list), `base` (overrides for every run) and `grid` (lists of values)."""
+    spec = read_overrides(path)
+    unknown = sorted(set(spec) - {"seeds", "base", "grid"})
+    if unknown:
+        raise ParamsError(f"{path}: unknown key {unknown[0]!r} (expected seeds, base, grid)")
+    if not all(isinstance(values, list) and values for values in spec.get("grid", {}).values()):
+        raise ParamsError(f"{path}: every grid entry must be a non-empty list of values")
+    return spec
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any]) -> Params:
+    """params.yaml's mapping with `section.key: value` overrides, validated like params.yaml itself."""
+    raw = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        if section not in raw or key not in raw[section]:
+            raise ParamsError(f"unknown param {dotted!r} in a study override (expected section.key)")
+        raw[section][key] = value
+    return parse_params(raw)
+
+
+def config_key(overrides: dict[str, Any]) -> str:
+    return ",".join(f"{name}={value}" for name, value in sorted(overrides.items())) or "defaults"
+
+
+def grid_configurations(base: dict[str, Any], grid: dict[str, list]) -> list[tuple[str, dict[str, Any]]]:
+    """(key, overrides) for each point of the grid; the key names only the values that vary."""
+    names = sorted(grid)
+    points = [dict(zip(names, values)) for values in itertools.product(*(grid[name] for name in names))]
+    return [(config_key(point), {**base, **point}) for point in points]
+
+
+def make_jobs(configurations: list[tuple[str, dict[str, Any]]], seeds: list[int], raw_params: dict) -> list[Job]:
+    """Every configuration x seed, each validated up front so a typo fails before anything trains."""
+    jobs = []
+    for key, overrides in configurations:
+        apply_overrides(raw_params, overrides)
+        jobs += [Job(key, overrides, seed) for seed in seeds]
+    return jobs
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1-8' or '1,2,5' -> [1, ..., 8] or [1, 2, 5]."""
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-", 1))
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParamsError(f"seeds must look like 1-8 or 1,2,3, got {text!r}") from None
+    if not seeds:
+        raise ParamsError(f"seeds {text!r} name no seed")
+    return seeds
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'train.epochs=5' -> ('train.epochs', 5), the value read as YAML."""
+    name, separator, value = text.partition("=")
+    if not separator or "." not in name:
+        raise ParamsError(f"--set expects section.key=value, got {text!r}")
+    return name.strip(), yaml.safe_load(value)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: finished and failed runs, collapse counts, test accuracy."""
+    finished = results[results["status"] == "FINISHED"].groupby("configuration")
+    summary = pd.DataFrame({
+        "runs": finished.size(),
+        "ended_collapsed": finished["final_collapsed_classes"].apply(lambda values: int((values > 0).sum())),
+        "collapsed_any_epoch": finished["epochs_collapsed"].apply(lambda values: int((values > 0).sum())),
+        "mean_epochs_collapsed": finished["epochs_collapsed"].mean(),
+        "test_accuracy_mean": finished["test_accuracy"].mean(),
+        "test_accuracy_min": finished["test_accuracy"].min(),
+        "test_accuracy_max": finished["test_accuracy"].max(),
+    })
+    failed = results[results["status"] != "FINISHED"].groupby("configuration").size().rename("failed")
+    summary = summary.join(failed, how="outer").reindex(sorted(results["configuration"].unique()))
+    summary[["runs", "failed"]] = summary[["runs", "failed"]].fillna(0).astype(int)
+    return summary.reset_index(names="configuration")

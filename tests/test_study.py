@@ -1,0 +1,104 @@
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from conftest import REPO, small_params
+from mnistflow import pipeline, study
+from mnistflow.cli import app
+from mnistflow.params import ParamsError, parse_params
+
+
+def test_default_study_is_the_16_configuration_grid():
+    spec = study.read_study_file(REPO / "study.yaml")
+    configurations = study.grid_configurations(spec["base"], spec["grid"])
+    assert len(configurations) == 16 and spec["seeds"] == [1, 2, 3, 4]
+    key, overrides = configurations[0]
+    assert key == "prepare.scale=False,train.learning_rate=0.001,train.loss=clipped_crossentropy,train.units=64"
+    assert overrides["train.output_initializer"] == "glorot_uniform"
+    assert len(study.make_jobs(configurations, [1, 2, 3, 4], small_params())) == 64
+
+
+def test_overrides_are_validated_like_params_yaml():
+    assert study.apply_overrides(small_params(), {"train.units": 128}).train.units == 128
+    with pytest.raises(ParamsError, match="unknown param 'train.unit'"):
+        study.apply_overrides(small_params(), {"train.unit": 128})
+    with pytest.raises(ParamsError, match="train.units must be an integer >= 1"):
+        study.make_jobs([("bad", {"train.units": 0})], [1], small_params())
+    assert study.parse_assignment("train.epochs=5") == ("train.epochs", 5)
+    assert study.parse_assignment("prepare.scale=false") == ("prepare.scale", False)
+    with pytest.raises(ParamsError, match="--set expects section.key=value"):
+        study.parse_assignment("epochs")
+
+
+def test_seeds():
+    assert study.parse_seeds("1-4") == [1, 2, 3, 4] and study.parse_seeds("3,7") == [3, 7]
+    with pytest.raises(ParamsError, match="seeds must look like"):
+        study.parse_seeds("a-b")
+
+
+def test_unknown_study_file_key(tmp_path):
+    (tmp_path / "s.yaml").write_text("seed: [1]\n")
+    with pytest.raises(ParamsError, match="unknown key 'seed'"):
+        study.read_study_file(tmp_path / "s.yaml")
+
+
+def test_summary_counts_collapses_per_configuration():
+    results = pd.DataFrame({
+        "configuration": ["a", "a", "a", "b", "b"], "seed": [1, 2, 3, 1, 2],
+        "status": ["FINISHED", "FINISHED", "FAILED", "FINISHED", "FINISHED"],
+        "test_accuracy": [0.6, 0.9, None, 0.97, 0.98], "final_collapsed_classes": [2, 0, None, 0, 0],
+        "epochs_collapsed": [20, 4, None, 0, 0]})
+    summary = study.summarize(results).set_index("configuration")
+    assert summary.loc["a", "runs"] == 2 and summary.loc["a", "failed"] == 1 and summary.loc["b", "failed"] == 0
+    assert summary.loc["a", "ended_collapsed"] == 1
+    assert summary.loc["a", "collapsed_any_epoch"] == 2 and summary.loc["a", "mean_epochs_collapsed"] == 12
+    assert summary.loc["a", "test_accuracy_min"] == 0.6 and summary.loc["b", "test_accuracy_mean"] == pytest.approx(0.975)
+
+
+def test_classic_failure_collapses_on_small_data(small_splits, mnist):
+    """Raw pixels + Keras 2.2's clipped loss: a class dies, or many samples sit in the zero-gradient region."""
+    from mnistflow import data
+
+    overrides = study.read_overrides(REPO / "configs" / "classic-failure.yaml")
+    params = study.apply_overrides(small_params(train={"epochs": 3}), overrides)
+    assert params.prepare.scale is False and params.train.loss == "clipped_crossentropy"
+    raw = {name: data.make_split(mnist["x_train"][:2000], mnist["y_train"][:2000], split.indices, False)
+           for name, split in small_splits.items() if name != "test"}
+    _, records = pipeline.train_model(params, raw["train"], raw["validation"])
+    assert any(record.collapsed for record in records) or \
+        max(record.metrics["true_class_prob_below_eps"] for record in records) > 0.05
+    assert max(record.metrics["top_prob_above_1_minus_eps"] for record in records) > 0.3  # saturated softmax
+
+
+@pytest.mark.slow
+def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    # 1,000 images x 0.0001 rounds to no validation image: this configuration fails at run time.
+    (tmp_path / "configs" / "broken.yaml").write_text("prepare.validation_fraction: 0.0001\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    arguments = ["study", "--config", "ok", "--config", "broken", "--seeds", "1,2", "--workers", "2",
+                 "--set", "train.epochs=2", "--set", "prepare.train_limit=1000", "--name", "tiny",
+                 "--data", str(REPO / "data" / "raw" / "mnist.npz")]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.stderr
+    client = MlflowClient()
+    parent = client.search_runs(["1"], filter_string="tags.`study.name` = 'tiny'")[0]
+    children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    statuses = sorted((run.data.tags["study.configuration"], run.info.status) for run in children)
+    assert statuses == [("broken", "FAILED"), ("broken", "FAILED"), ("ok", "FINISHED"), ("ok", "FINISHED")]
+    ok = next(run for run in children if run.info.status == "FINISHED")
+    assert ok.data.params["train.units"] == "16" and "test_accuracy" in ok.data.metrics
+    assert "mnistflow.model_uri" in ok.data.tags  # a complete run, model included
+    artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "study")}
+    assert artifacts == {"study/results.csv", "study/summary.csv", "study/summary.md", "study/study_accuracy.png"}
+    assert "| ok | 2 |" in result.stdout and "| broken | 0 |" in result.stdout
+
+    resumed = CliRunner().invoke(app, [*arguments[:5], "--seeds", "1-3", *arguments[7:], "--resume", parent.info.run_id])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming: 2 of 6 runs already finished, skipped" in resumed.stderr
+    children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sum(run.data.tags["study.configuration"] == "ok" and run.info.status == "FINISHED" for run in children) == 3
+    assert client.get_run(parent.info.run_id).info.status == "FINISHED"
