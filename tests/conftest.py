@@ -23,7 +23,7 @@ RAW_DATA = REPO / "data" / "raw" / "mnist.npz"
 SMALL_OVERRIDES = {"prepare": {"train_limit": 2000, "validation_fraction": 0.2},
                    "train": {"epochs": 2},
                    "diagnostics": {"saturation_sample": 200},
-                   "evaluate": {"confident_mistakes": 16, "label_issues_top_k": 20}}
+                   "evaluate": {"confident_mistakes": 16, "class_gallery_limit": 30, "label_issues_top_k": 20}}
 
 
 def default_params() -> dict:

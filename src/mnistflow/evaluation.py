@@ -79,10 +79,12 @@ def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, param
     mistakes = error_analysis.mistakes_table(evaluation.probabilities, test.labels, test.indices)
     issues = error_analysis.label_issues_table(evaluation.probabilities, test.labels, test.indices,
                                                params.evaluate.label_issues_top_k)
+    limit = params.evaluate.class_gallery_limit
     for label in range(NUM_CLASSES):
         of_class = error_analysis.mistakes_of_class(mistakes, label)
-        _gallery(folder / f"class_{label}_mistakes.png", of_class, images_by_index,
-                 f"Test images of class {label} the model got wrong ({len(of_class)}), most confident first")
+        shown = f"the {limit} most confident shown, all in mistakes.csv" if len(of_class) > limit else "most confident first"
+        _gallery(folder / f"class_{label}_mistakes.png", of_class.head(limit), images_by_index,
+                 f"Test images of class {label} the model got wrong: {len(of_class)} ({shown})")
     top = mistakes.head(params.evaluate.confident_mistakes)
     _gallery(folder / "confident_mistakes.png", top, images_by_index,
              f"The {len(top)} most confident mistakes of {len(mistakes)}")

@@ -94,11 +94,14 @@ class DiagnosticsParams:
 @dataclasses.dataclass(frozen=True)
 class EvaluateParams:
     confident_mistakes: int
+    class_gallery_limit: int
     label_issues_top_k: int
 
     def __post_init__(self) -> None:
         _require(self.confident_mistakes >= 1, "evaluate.confident_mistakes", "an integer >= 1",
                  self.confident_mistakes)
+        _require(self.class_gallery_limit >= 1, "evaluate.class_gallery_limit", "an integer >= 1",
+                 self.class_gallery_limit)
         _require(self.label_issues_top_k >= 1, "evaluate.label_issues_top_k", "an integer >= 1",
                  self.label_issues_top_k)
 

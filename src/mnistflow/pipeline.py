@@ -12,21 +12,25 @@ from keras import layers
 
 from mnistflow import atomic, runtime
 from mnistflow.data import Split
-from mnistflow.model import build_model, make_loss, make_optimizer
+from mnistflow.model import build_model
 from mnistflow.params import Params
-from mnistflow.training import EpochCallback, EpochRecord, Trainer
+from mnistflow.training import EpochCallback, EpochRecord, Trainer, compiled_for
 
 
 def train_model(params: Params, train: Split, validation: Split,
                 callbacks: Sequence[EpochCallback] = ()) -> tuple[keras.Model, list[EpochRecord]]:
-    """Seed everything, build a fresh model and train it: no state survives from an earlier call."""
+    """Seed everything, build a fresh model and train it: no state survives from an earlier call.
+
+    The training itself runs in the process's compiled model of this shape, restarted from the fresh
+    model's weights; the trained weights are copied back into the fresh model, which is returned.
+    """
     runtime.seed_everything(params.train.seed)
     model = build_model(params.train)
-    trainer = Trainer(model, make_loss(params.train.loss),
-                      make_optimizer(params.train.optimizer, params.train.learning_rate),
-                      params.train.batch_size, params.diagnostics.collapse_threshold,
-                      params.diagnostics.saturation_sample)
+    compiled = compiled_for(params.train)
+    compiled.restart(model.get_weights(), params.train.learning_rate)
+    trainer = Trainer(compiled, params.diagnostics.collapse_threshold, params.diagnostics.saturation_sample)
     records = trainer.fit(train, validation, params.train.epochs, params.train.seed, callbacks)
+    model.set_weights(compiled.model.get_weights())
     return model, records
 
 

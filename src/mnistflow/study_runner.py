@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mnistflow.study import Job, apply_overrides, summarize
+from mnistflow.tracking import Terminated
 
 CONFIG_TAG, SEED_TAG, STUDY_TAG = "study.configuration", "study.seed", "study.name"
 
@@ -81,6 +82,8 @@ def run_job(job: Job) -> dict:
                    **pipeline.collapse_summary(records))
     except Exception as error:  # a crash of one run is recorded and the study goes on
         row["error"] = f"{type(error).__name__}: {error}"
+    except (KeyboardInterrupt, tracking.Terminated):
+        os._exit(130)  # the run has ended KILLED; this worker must not take another job
     return row
 
 
@@ -103,11 +106,20 @@ def run_jobs(jobs: list[Job], context: StudyContext, workers: int, console: Cons
                            f"{int(row['final_collapsed_classes'])}" if row["status"] == "FINISHED" else row["error"])
                 progress.console.print(f"{row['status']:8} {row['configuration']} seed={row['seed']}: {outcome}",
                                        highlight=False, soft_wrap=True)
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
+        except (KeyboardInterrupt, Terminated):
+            _stop(pool)
             raise
     return rows
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Drop queued jobs and SIGTERM the workers: each in-flight run ends KILLED, none stays RUNNING."""
+    workers = list(pool._processes.values())  # noqa: SLF001 - the executor offers no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join(timeout=60)
 
 
 def run_study(jobs: list[Job], context: StudyContext, workers: int, console: Console,

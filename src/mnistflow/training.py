@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from mnistflow import diagnostics
 from mnistflow.data import NUM_CLASSES, Split
+from mnistflow.model import build_model, make_loss, make_optimizer
+from mnistflow.params import TrainParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +100,47 @@ def one_hot(labels: np.ndarray) -> tf.Tensor:
     return tf.one_hot(labels.astype(np.int32), NUM_CLASSES)
 
 
-class Trainer:
-    """Trains `model` on a train split and measures it on a validation split after every epoch."""
+@dataclasses.dataclass
+class CompiledModel:
+    """A model with its optimizer and compiled epoch / evaluation functions, reusable across runs.
 
-    def __init__(self, model, loss, optimizer, batch_size: int, collapse_threshold: float,
-                 saturation_sample: int):
-        self.run_epoch = make_epoch_function(model, loss, optimizer, batch_size)
-        self.evaluate = make_evaluate_function(model, loss)
+    Compiling the XLA epoch loop takes seconds; a study trains many runs of the same shape. `restart`
+    gives the reused model a run's fresh initial weights and a zeroed optimizer (step 0, no moments),
+    which is exactly the state of a newly built model and optimizer.
+    """
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    run_epoch: Callable
+    evaluate: Callable
+
+    def restart(self, initial_weights: list[np.ndarray], learning_rate: float) -> None:
+        self.model.set_weights(initial_weights)
+        for variable in self.optimizer.variables:
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
+        self.optimizer.learning_rate = learning_rate
+
+
+_compiled: dict[tuple, CompiledModel] = {}
+
+
+def compiled_for(params: TrainParams) -> CompiledModel:
+    """The process's CompiledModel for this architecture, loss, optimizer and batch size."""
+    key = (params.units, params.activation, params.loss, params.optimizer, params.batch_size)
+    if key not in _compiled:
+        model, loss = build_model(params), make_loss(params.loss)
+        optimizer = make_optimizer(params.optimizer, params.learning_rate)
+        _compiled[key] = CompiledModel(model, optimizer, make_epoch_function(model, loss, optimizer, params.batch_size),
+                                       make_evaluate_function(model, loss))
+    return _compiled[key]
+
+
+class Trainer:
+    """Trains a compiled model on a train split and measures it on a validation split after every epoch."""
+
+    def __init__(self, compiled: CompiledModel, collapse_threshold: float, saturation_sample: int):
+        self.run_epoch = compiled.run_epoch
+        self.evaluate = compiled.evaluate
         self.collapse_threshold = collapse_threshold
         self.saturation_sample = saturation_sample
 
