@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,12 @@ def project(tmp_path_factory) -> Path:
     (project / "data" / "raw").mkdir(parents=True)
     shutil.copy(REPO / "data" / "raw" / "mnist.npz", project / "data" / "raw" / "mnist.npz")
     write_yaml(project / "params.yaml", small_params())
-    for command in (["git", "init", "-q"], ["dvc", "init", "-q"]):
-        subprocess.run(command, cwd=project, check=True, env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    (project / "configs").mkdir()
+    (project / "configs" / "narrow.yaml").write_text("train.units: 16\ntrain.output_initializer: glorot_uniform\n")
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
+        subprocess.run(command, cwd=project, check=True, env=environment)
     return project
 
 
@@ -93,3 +98,45 @@ def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
     assert "Running stage 'prepare'" not in output
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"])
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
+
+
+def test_named_configuration_runs_as_a_dvc_experiment(project):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    result = subprocess.run(["mnistflow", "experiment", "narrow"], cwd=project, capture_output=True, text=True,
+                            env=environment, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'dvc exp run -n narrow -S train.units=16 -S train.output_initializer="glorot_uniform"' in result.stderr
+    runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
+        ["1"], filter_string="params.`train.units` = '16'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.params["train.output_initializer"] == "glorot_uniform"
+    shown = subprocess.run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=project, capture_output=True,
+                           text=True, env=environment).stdout
+    assert "narrow" in shown
+
+
+def test_queued_experiments_land_in_the_workspace_store(project):
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+
+    def dvc(*arguments: str) -> str:
+        result = subprocess.run(["dvc", *arguments], cwd=project, capture_output=True, text=True, env=environment,
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        return result.stdout
+
+    for units in (8, 12):
+        dvc("exp", "run", "--queue", "-n", f"queued-{units}", "-S", f"train.units={units}")
+    dvc("queue", "start", "-j", "2")
+    deadline = time.monotonic() + 600
+    while any(state in dvc("queue", "status") for state in ("Queued", "Running")):
+        assert time.monotonic() < deadline, dvc("queue", "status")
+        time.sleep(3)
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    for units in (8, 12):
+        runs = client.search_runs(["1"], filter_string=f"params.`train.units` = '{units}'")
+        assert len(runs) == 1 and runs[0].info.status == "FINISHED", dvc("queue", "logs", f"queued-{units}")
+        assert runs[0].data.tags["dvc.exp_name"] == f"queued-{units}" and runs[0].data.tags["dvc.baseline_rev"]
+        assert "test_accuracy" in runs[0].data.metrics
+    assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing was written into DVC's copies

@@ -65,3 +65,13 @@ def test_evaluate_rejects_a_broken_run_file(tmp_path, capsys):
             "--history", "h.csv", "--run-file", str(tmp_path / "run.json"), "--metrics", "m.json",
             "--confusion", "c.csv", "--figures", "f", "--errors", "e"]
     _fails_with(capsys, evaluate.main, argv, "run.json: expected JSON with a run_id")
+
+
+def test_prepare_and_the_cli_start_without_tensorflow_or_mlflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, mnistflow.stages.prepare, mnistflow.cli; "
+            "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

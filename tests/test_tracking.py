@@ -18,7 +18,11 @@ def test_default_store_is_sqlite_at_the_project_root(tmp_path, monkeypatch):
     (tmp_path / "sub" / "dir").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "sub" / "dir")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
     assert tracking.project_root() == tmp_path
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "sub"))  # a queued experiment's real repository
+    assert tracking.project_root() == tmp_path / "sub"
+    monkeypatch.delenv("DVC_ROOT")
     assert tracking.tracking_uri(tracking.project_root()) == f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
@@ -50,6 +54,20 @@ def test_unusable_store_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}")
     with pytest.raises(tracking.TrackingError, match="tracking store sqlite:///.* is not usable"):
         tracking.connect("any")
+
+
+def test_unreachable_server_is_one_clear_error_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingError, match=f"tracking server http://127.0.0.1:{port} is unreachable"):
+        tracking.connect("any")
+    assert time.monotonic() - started < 10
 
 
 def test_logged_model_takes_raw_pixels_and_loads_back(store, small_model, mnist):

@@ -179,3 +179,21 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
     from mnistflow.comparison import to_markdown
 
     print(to_markdown(execute(jobs, context, workers, Console(stderr=True), name, resume)))
+
+
+@app.command()
+@one_line_errors
+def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.g. classic-failure or fixed")],
+               queue: Annotated[bool, typer.Option("--queue", help="queue it (dvc queue start runs it)")] = False,
+               ) -> None:
+    """Run a named configuration as a DVC experiment: `dvc exp run -n NAME -S key=value ...`."""
+    import subprocess
+
+    from mnistflow.study import read_overrides
+
+    overrides = read_overrides(Path("configs") / f"{name}.yaml")
+    command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if queue else [])]
+    for key, value in overrides.items():
+        command += ["-S", f"{key}={json.dumps(value)}"]
+    print(" ".join(command), file=sys.stderr)
+    raise typer.Exit(subprocess.run(command).returncode)

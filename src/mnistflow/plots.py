@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mnistflow import atomic  # noqa: E402
 from mnistflow.data import NUM_CLASSES  # noqa: E402
@@ -42,6 +43,7 @@ def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
     epochs = [row["epoch"] for row in history]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
     for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.plot(epochs, [row[metric] for row in history], marker="o", label=f"train {metric}")
         axes.plot(epochs, [row[f"val_{metric}"] for row in history], marker="o", label=f"validation {metric}")
         axes.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
@@ -52,18 +54,20 @@ def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
 
 
 def class_recall_figure(history: Sequence[dict[str, float]], threshold: float) -> Figure:
-    """One line per class: a collapsed class drops to the floor and is labelled where it ends."""
-    epochs = [row["epoch"] for row in history]
-    figure, axes = plt.subplots(figsize=(9, 5))
+    """One line per class: a collapsed class lies on the floor, and the title names it."""
+    epochs = [int(row["epoch"]) for row in history]
+    figure, axes = plt.subplots(figsize=(10, 5))
     for label in range(NUM_CLASSES):
         recall = [row[f"val_recall_{label}"] for row in history]
         axes.plot(epochs, recall, marker="o", markersize=3, color=CLASS_COLOURS[label], label=f"class {label}")
-        axes.annotate(str(label), (epochs[-1], recall[-1]), textcoords="offset points", xytext=(6, 0),
-                      color=CLASS_COLOURS[label], fontweight="bold")
-    axes.axhspan(0, threshold, color="red", alpha=0.12, label=f"collapsed (recall < {threshold})")
-    axes.set(xlabel="epoch", ylabel="validation recall", ylim=(-0.03, 1.03), title="Validation recall per class")
+    axes.axhspan(0, threshold, color="red", alpha=0.12, label=f"collapsed\n(recall < {threshold})")
+    dead = [label for label in range(NUM_CLASSES) if history[-1][f"val_recall_{label}"] < threshold]
+    ending = f"collapsed at the end: classes {dead}" if dead else "no class collapsed at the end"
+    axes.set(xlabel="epoch", ylabel="validation recall", ylim=(-0.03, 1.03),
+             title=f"Validation recall per class — {ending}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", ncol=2, fontsize=8)
+    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     figure.tight_layout()
     return figure
 

@@ -1,7 +1,8 @@
 """Everything that talks to MLflow lives here.
 
-The default store is embedded: ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlartifacts``,
-where <project> is the folder holding dvc.yaml, found from the working directory upwards.
+The default store is embedded: ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlartifacts``.
+<project> is ``DVC_ROOT`` when DVC runs the stage (for a queued experiment that is the real repository,
+not DVC's temporary copy), else the folder holding dvc.yaml, found from the working directory upwards.
 ``MLFLOW_TRACKING_URI`` overrides it (a tracking server, say), and ``MLFLOW_EXPERIMENT_NAME`` overrides the
 experiment name from params.yaml.
 """
@@ -14,6 +15,7 @@ import platform
 import signal
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ class Terminated(BaseException):
 
 
 def project_root(start: Path | None = None) -> Path:
-    """The nearest folder, from `start` (the working directory) upwards, that holds dvc.yaml."""
+    """DVC_ROOT if DVC set it, else the nearest folder from `start` (the working directory) up with dvc.yaml."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
     start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / "dvc.yaml").is_file():
@@ -47,10 +51,23 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """For a tracking server, fail fast on /health instead of after MLflow's minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise TrackingError(f"tracking server {uri} is unreachable ({_first_line(error)}); "
+                            "start it or unset MLFLOW_TRACKING_URI") from None
+
+
 def connect(experiment: str, root: Path | None = None) -> str:
     """Point MLflow at the store and experiment; create the experiment if needed; return its id."""
     root = root or project_root()
     uri = tracking_uri(root)
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
     try:
@@ -132,6 +149,9 @@ def environment_tags() -> dict[str, str]:
     tags = {"python_version": platform.python_version(), "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__, "mlflow_version": mlflow.__version__}
     tags.update(_git_tags())
+    for variable, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
+        if os.environ.get(variable):
+            tags[tag] = os.environ[variable]
     return tags
 
 
