@@ -30,6 +30,11 @@ class Split(str, enum.Enum):
     train = "train"
 
 
+class Executor(str, enum.Enum):
+    process = "process"
+    ray = "ray"
+
+
 class Format(str, enum.Enum):
     table = "table"
     markdown = "markdown"
@@ -148,6 +153,7 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
           workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
           resume: Annotated[str | None, typer.Option(help="parent run id of an interrupted study")] = None,
           name: Annotated[str, typer.Option(help="study name, tagged on the parent run")] = "collapse",
+          executor: Annotated[Executor, typer.Option(help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
           params: Annotated[Path, typer.Option()] = Path("params.yaml"),
           data: Annotated[Path, typer.Option(help="raw MNIST .npz")] = Path("data/raw/mnist.npz"),
           experiment: ExperimentOption = "mnistflow") -> None:
@@ -178,7 +184,7 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
                                f"= {len(jobs)} runs on {workers} workers")
     from mnistflow.comparison import to_markdown
 
-    print(to_markdown(execute(jobs, context, workers, Console(stderr=True), name, resume)))
+    print(to_markdown(execute(jobs, context, workers, Console(stderr=True), name, resume, executor.value)))
 
 
 @app.command()

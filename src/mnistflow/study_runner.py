@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -87,29 +88,34 @@ def run_job(job: Job) -> dict:
     return row
 
 
-def run_jobs(jobs: list[Job], context: StudyContext, workers: int, console: Console) -> list[dict]:
-    """Run jobs in `workers` spawned processes with a progress bar; one line per finished run."""
-    rows = []
+def _report(rows: Iterator[dict], total: int, console: Console) -> list[dict]:
+    """Collect finished rows with a progress bar and one line per run."""
+    collected = []
     columns = (TextColumn("study"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("study", total=total)
+        for row in rows:
+            collected.append(row)
+            progress.advance(task)
+            outcome = (f"test accuracy {row['test_accuracy']:.4f}, collapsed at end: "
+                       f"{int(row['final_collapsed_classes'])}" if row["status"] == "FINISHED" else row["error"])
+            progress.console.print(f"{row['status']:8} {row['configuration']} seed={row['seed']}: {outcome}",
+                                   highlight=False, soft_wrap=True)
+    return collected
+
+
+def _process_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[dict]:
+    """Jobs in `workers` spawned local processes."""
     spawn = multiprocessing.get_context("spawn")
-    with Progress(*columns, console=console, transient=True) as progress, \
-            concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker,
-                                                   initargs=(context,)) as pool:
-        task = progress.add_task("study", total=len(jobs))
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn, initializer=_init_worker,
+                                                initargs=(context,)) as pool:
         futures = [pool.submit(run_job, job) for job in jobs]
         try:
             for future in concurrent.futures.as_completed(futures):
-                row = future.result()
-                rows.append(row)
-                progress.advance(task)
-                outcome = (f"test accuracy {row['test_accuracy']:.4f}, collapsed at end: "
-                           f"{int(row['final_collapsed_classes'])}" if row["status"] == "FINISHED" else row["error"])
-                progress.console.print(f"{row['status']:8} {row['configuration']} seed={row['seed']}: {outcome}",
-                                       highlight=False, soft_wrap=True)
+                yield future.result()
         except (KeyboardInterrupt, Terminated):
             _stop(pool)
             raise
-    return rows
 
 
 def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
@@ -122,13 +128,47 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         worker.join(timeout=60)
 
 
+def _ray_job(job: Job, context: StudyContext) -> dict:
+    if _worker.get("context") != context:  # Ray reuses worker processes: set each up once
+        _init_worker(context)
+    return run_job(job)
+
+
+def _ray_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[dict]:
+    """Jobs as Ray tasks on the cluster at RAY_ADDRESS, or on a local Ray instance with `workers` CPUs."""
+    import ray
+
+    address = os.environ.get("RAY_ADDRESS")
+    ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(num_cpus=context.threads, max_retries=0)(_ray_job)
+        pending = [task.remote(job, context) for job in jobs]
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        except (KeyboardInterrupt, Terminated):
+            for reference in pending:
+                ray.cancel(reference)  # KeyboardInterrupt in the task: its run ends KILLED
+            raise
+    finally:
+        ray.shutdown()
+
+
+def run_jobs(jobs: list[Job], context: StudyContext, workers: int, console: Console,
+             executor: str = "process") -> list[dict]:
+    rows = _ray_rows(jobs, context, workers) if executor == "ray" else _process_rows(jobs, context, workers)
+    return _report(rows, len(jobs), console)
+
+
 def run_study(jobs: list[Job], context: StudyContext, workers: int, console: Console,
-              finished: set[tuple[str, int]]) -> tuple[list[dict], float]:
+              finished: set[tuple[str, int]], executor: str = "process") -> tuple[list[dict], float]:
     todo = [job for job in jobs if (job.key, job.seed) not in finished]
     if len(todo) < len(jobs):
         console.print(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished, skipped")
     started = time.perf_counter()
-    rows = run_jobs(todo, context, workers, console) if todo else []
+    rows = run_jobs(todo, context, workers, console, executor) if todo else []
     return rows, time.perf_counter() - started
 
 
@@ -145,7 +185,7 @@ def results_frame(children: pd.DataFrame) -> pd.DataFrame:
 
 
 def execute(jobs: list[Job], context: StudyContext, workers: int, console: Console, name: str,
-            resume: str | None) -> pd.DataFrame:
+            resume: str | None, executor: str = "process") -> pd.DataFrame:
     """Run (or resume) a study under a parent run and log its results, summary and figure there."""
     from mnistflow import plots, tracking
     from mnistflow.comparison import to_markdown
@@ -156,7 +196,7 @@ def execute(jobs: list[Job], context: StudyContext, workers: int, console: Conso
     with tracking.active_run(run_id=resume, run_name=None if resume else f"study {name}", tags=parent_tags) as parent:
         context = dataclasses.replace(context, parent_run_id=parent)
         finished = queries.finished_children(experiment_id, parent, CONFIG_TAG, SEED_TAG)
-        _, seconds = run_study(jobs, context, workers, console, finished)
+        _, seconds = run_study(jobs, context, workers, console, finished, executor)
         results = results_frame(queries.child_runs(experiment_id, parent))
         summary = summarize(results)
         with tempfile.TemporaryDirectory() as folder:

@@ -177,6 +177,7 @@ class _KerasFlavor:
 
     @staticmethod
     def save_model(path, **keywords):
+        keywords.pop("validate_serving_input", None)  # read by Model.log, unknown to mlflow.keras
         os.makedirs(path, exist_ok=True)
         mlflow.keras.save_model(path=path, **keywords)
 
@@ -190,8 +191,10 @@ def log_keras_model(model, input_example) -> str:
     signature = infer_signature(input_example, model.predict(input_example, verbose=0))
     requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
                     f"mlflow=={mlflow.__version__}"]
+    # validate_serving_input=False: MLflow would reload the model to check the example (seconds per run);
+    # tests/test_serving.py checks the real serving round trip instead.
     info = Model.log(artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
-                     input_example=input_example, pip_requirements=requirements)
+                     input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri
 
