@@ -44,6 +44,39 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
+def tool_environment(**extra: str) -> dict[str, str]:
+    """The environment for dvc / mnistflow / mlflow subprocesses: this venv first, no inherited MLflow vars."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
+    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    return {**environment, **extra}
+
+
+def make_project(folder: Path) -> Path:
+    """A git + DVC copy of the project with the shrunk params file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", "src"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
+    (folder / "data" / "raw").mkdir(parents=True)
+    shutil.copy(RAW_DATA, folder / "data" / "raw" / "mnist.npz")
+    write_yaml(folder / "params.yaml", small_params())
+    for command in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        subprocess.run(command, cwd=folder, check=True, env=tool_environment())
+    return folder
+
+
+def commit_all(folder: Path) -> None:
+    for command in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
+        subprocess.run(command, cwd=folder, check=True, env=tool_environment())
+
+
+def repro(project: Path, **extra: str) -> str:
+    result = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True,
+                            env=tool_environment(**extra), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)

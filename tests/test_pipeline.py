@@ -13,35 +13,17 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import REPO, small_params, write_yaml
+from conftest import commit_all, make_project, repro as _repro, tool_environment, write_yaml
 
 pytestmark = pytest.mark.slow
 
 
-def _repro(project: Path) -> str:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
-    result = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True, env=environment,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    project = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", "src"):
-        source = REPO / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, project / name)
-    (project / "data" / "raw").mkdir(parents=True)
-    shutil.copy(REPO / "data" / "raw" / "mnist.npz", project / "data" / "raw" / "mnist.npz")
-    write_yaml(project / "params.yaml", small_params())
+    project = make_project(tmp_path_factory.mktemp("project"))
     (project / "configs").mkdir()
     (project / "configs" / "narrow.yaml").write_text("train.units: 16\ntrain.output_initializer: glorot_uniform\n")
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for command in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
-        subprocess.run(command, cwd=project, check=True, env=environment)
+    commit_all(project)
     return project
 
 
@@ -101,8 +83,7 @@ def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
 
 
 def test_named_configuration_runs_as_a_dvc_experiment(project):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment = tool_environment()
     result = subprocess.run(["mnistflow", "experiment", "narrow"], cwd=project, capture_output=True, text=True,
                             env=environment, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -117,8 +98,7 @@ def test_named_configuration_runs_as_a_dvc_experiment(project):
 
 
 def test_queued_experiments_land_in_the_workspace_store(project):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-    environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment['PATH']}"
+    environment = tool_environment()
 
     def dvc(*arguments: str) -> str:
         result = subprocess.run(["dvc", *arguments], cwd=project, capture_output=True, text=True, env=environment,

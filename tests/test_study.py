@@ -102,3 +102,22 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sum(run.data.tags["study.configuration"] == "ok" and run.info.status == "FINISHED" for run in children) == 3
     assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_study_on_a_local_ray_instance(store, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="pip install ray (the 'cluster' extra)")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    result = CliRunner().invoke(app, ["study", "--executor", "ray", "--workers", "2", "--config", "ok",
+                                      "--seeds", "1-3", "--set", "train.epochs=2", "--set", "prepare.train_limit=1000",
+                                      "--name", "on-ray", "--data", str(REPO / "data" / "raw" / "mnist.npz")])
+    assert result.exit_code == 0, result.stderr
+    client = MlflowClient()
+    parent = client.search_runs(["1"], filter_string="tags.`study.name` = 'on-ray'")[0]
+    children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(int(run.data.tags["study.seed"]) for run in children) == [1, 2, 3]
+    assert {run.info.status for run in children} == {"FINISHED"}

@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> None:
                   f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
         pipeline.save_model(model, arguments.model)
         pipeline.write_history(arguments.history, pipeline.history_rows(records))
-        recording.log_training(params, model, records, validation)
+        try:
+            recording.log_training(params, model, records, validation)
+        except Exception as error:  # the store failed after training: keep the work, say where it is
+            raise tracking.TrackingError(
+                f"the tracking store failed after training ({tracking.describe(error)}); the trained model "
+                f"and per-epoch metrics are kept in {arguments.model} and {arguments.history}") from None
         atomic.write_json(arguments.run_file, {"run_id": run_id, "experiment_id": experiment_id})
 
 

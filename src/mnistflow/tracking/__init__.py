@@ -59,7 +59,7 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
             response.read()
     except (OSError, ValueError) as error:
-        raise TrackingError(f"tracking server {uri} is unreachable ({_first_line(error)}); "
+        raise TrackingError(f"tracking server {uri} is unreachable ({describe(error)}); "
                             "start it or unset MLFLOW_TRACKING_URI") from None
 
 
@@ -78,12 +78,13 @@ def connect(experiment: str, root: Path | None = None) -> str:
                 mlflow.create_experiment(name, artifact_location=artifacts)
             found = mlflow.get_experiment_by_name(name)
     except Exception as error:  # any transport or database failure means the same thing to the user
-        raise TrackingError(f"tracking store {uri} is not usable: {_first_line(error)}") from None
+        raise TrackingError(f"tracking store {uri} is not usable: {describe(error)}") from None
     mlflow.set_experiment(experiment_id=found.experiment_id)
     return found.experiment_id
 
 
-def _first_line(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
+    """The first line of an error's message, for one-line reports."""
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:300]
 
@@ -99,17 +100,27 @@ def active_run(run_id: str | None = None, run_name: str | None = None,
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id, tags=tags,
                            nested=parent_run_id is not None)
-    status = RunStatus.to_string(RunStatus.FAILED)
+    status, succeeded = RunStatus.to_string(RunStatus.FAILED), False
     try:
         yield run.info.run_id
-        status = RunStatus.to_string(RunStatus.FINISHED)
+        status, succeeded = RunStatus.to_string(RunStatus.FINISHED), True
     except (KeyboardInterrupt, Terminated):
         status = RunStatus.to_string(RunStatus.KILLED)
         raise
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        _end(run.info.run_id, status, report=succeeded)
+
+
+def _end(run_id: str, status: str, report: bool) -> None:
+    """Flush and end the run; if the store is gone, say so, unless an earlier error already is on its way."""
+    try:
         mlflow.flush_async_logging()
         mlflow.end_run(status)
-        signal.signal(signal.SIGTERM, previous)
+    except Exception as error:  # the store went away: do not mask the error that ended the run, if any
+        if report:
+            raise TrackingError(f"run {run_id} could not be completed in the tracking store: "
+                                f"{describe(error)}") from None
 
 
 def log_params(params: dict[str, Any]) -> None:

@@ -94,8 +94,9 @@ def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_
             **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}}
     description = (f"Run {run.info.run_id} (git {git_commit[:12]}), best by {metric}. "
                    f"Params: {params}. Metrics: {metrics}.")
-    return client.create_model_version(name, run.data.tags[MODEL_URI_TAG], run_id=run.info.run_id,
-                                       tags=tags, description=description)
+    source = run.data.tags[MODEL_URI_TAG]  # models:/<model id>, the run's MLflow 3 logged model
+    return client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description,
+                                       model_id=source.removeprefix("models:/"))
 
 
 def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
