@@ -77,6 +77,22 @@ def repro(project: Path, **extra: str) -> str:
     return result.stdout
 
 
+def concurrent_trainings(folder: Path, epochs: int, count: int = 4, **environment: str) -> list[str]:
+    """Prepare a small split in `folder`, then run `count` train stages at once; return their outputs."""
+    from mnistflow.stages import prepare
+
+    params = write_yaml(folder / "params.yaml", small_params(train={"epochs": epochs}))
+    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(folder / "prepared")])
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "mnistflow.stages.train", "--params", str(params), "--prepared", "prepared",
+         "--model", f"m{k}.keras", "--history", f"h{k}.csv", "--run-file", f"r{k}.json"],
+        cwd=folder, env=tool_environment(**environment), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True) for k in range(count)]
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0] * count, outputs
+    return outputs
+
+
 def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)

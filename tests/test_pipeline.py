@@ -1,10 +1,7 @@
 """End to end: the real `dvc repro` on a shrunk params file in a temporary copy of the project."""
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import commit_all, make_project, repro as _repro, tool_environment, write_yaml
+from conftest import commit_all, make_project, repro as _repro, small_params, tool_environment, write_yaml
 
 pytestmark = pytest.mark.slow
 

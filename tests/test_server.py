@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import RAW_DATA, REPO, make_project, repro, small_params, tool_environment, write_yaml
+from conftest import REPO, concurrent_trainings, make_project, repro, tool_environment
 
 pytestmark = pytest.mark.slow
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -99,18 +98,7 @@ def test_pipeline_register_and_compare_against_the_server(server, tmp_path, monk
 
 
 def test_four_concurrent_trainings_against_the_server(server, tmp_path):
-    from mnistflow.stages import prepare
-
-    params = write_yaml(tmp_path / "params.yaml", small_params(train={"epochs": 2}))
-    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
-    environment = tool_environment(MLFLOW_TRACKING_URI=server, MLFLOW_EXPERIMENT_NAME="concurrent")
-    processes = [subprocess.Popen(
-        [sys.executable, "-m", "mnistflow.stages.train", "--params", str(params), "--prepared", "prepared",
-         "--model", f"m{k}.keras", "--history", f"h{k}.csv", "--run-file", f"r{k}.json"],
-        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for k in range(4)]
-    outputs = [process.communicate(timeout=600)[0] for process in processes]
-    assert [process.returncode for process in processes] == [0, 0, 0, 0], outputs
+    concurrent_trainings(tmp_path, epochs=2, MLFLOW_TRACKING_URI=server, MLFLOW_EXPERIMENT_NAME="concurrent")
     experiment = _api(server, "experiments/get-by-name?experiment_name=concurrent")["experiment"]
     runs = _api(server, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     assert len(runs) == 4 and {run["info"]["status"] for run in runs} == {"FINISHED"}

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from conftest import REPO, small_params
 from mnistflow import pipeline, study
 from mnistflow.cli import app
-from mnistflow.params import ParamsError, parse_params
+from mnistflow.params import ParamsError
 
 
 def test_default_study_is_the_16_configuration_grid():
