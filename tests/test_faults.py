@@ -116,3 +116,18 @@ def test_corrupt_dvc_lock_and_params_are_named(tmp_path):
     (project / "params.yaml").write_text("prepare: {scale: [\n")
     result = subprocess.run(["dvc", "repro"], cwd=project, capture_output=True, text=True, env=tool_environment())
     assert result.returncode != 0 and "params.yaml" in result.stdout + result.stderr
+
+
+def test_unwritable_artifact_folder_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "mlartifacts").write_text("a file where the artifact folder should be\n")
+    params = write_yaml(tmp_path / "params.yaml", small_params(train={"epochs": 1}))
+    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
+    environment = {key: value for key, value in tool_environment().items() if key != "DVC_ROOT"}
+    result = subprocess.run([sys.executable, "-m", "mnistflow.stages.train", "--prepared", "prepared", "--model",
+                             "model.keras", "--history", "history.csv", "--run-file", "run.json"],
+                            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "the tracking store failed after training" in error[0]
+    assert "mlartifacts" in error[0] and (tmp_path / "model.keras").is_file()

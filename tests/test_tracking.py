@@ -24,6 +24,9 @@ def test_default_store_is_sqlite_at_the_project_root(tmp_path, monkeypatch):
     assert tracking.project_root() == tmp_path / "sub"
     monkeypatch.delenv("DVC_ROOT")
     assert tracking.tracking_uri(tracking.project_root()) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = tracking.connect("embedded")
+    artifacts = MlflowClient().get_experiment(experiment_id).artifact_location
+    assert artifacts == (tmp_path / "mlartifacts").as_uri()  # beside the store, whatever the working directory
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
 

@@ -18,7 +18,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from mnistflow.data import DataError
     from mnistflow.params import ParamsError
 
-    errors: list[type[BaseException]] = [UsageError, ParamsError, DataError, FileNotFoundError, PermissionError]
+    # OSError: a missing or unwritable file, a full disk: the environment, not a bug.
+    errors: list[type[BaseException]] = [UsageError, ParamsError, DataError, OSError]
     # Only modules already loaded can have raised their errors; importing them here would be slow.
     for module, name in (("mnistflow.tracking", "TrackingError"), ("mnistflow.images", "ImageFileError")):
         if module in sys.modules:

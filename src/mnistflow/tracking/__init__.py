@@ -47,8 +47,12 @@ def project_root(start: Path | None = None) -> Path:
     return start
 
 
+def default_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
 def tracking_uri(root: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -73,7 +77,8 @@ def connect(experiment: str, root: Path | None = None) -> str:
     try:
         found = mlflow.get_experiment_by_name(name)
         if found is None:
-            artifacts = None if "MLFLOW_TRACKING_URI" in os.environ else (root / "mlartifacts").as_uri()
+            # The embedded store keeps artifacts beside it; a server or other store decides for itself.
+            artifacts = (root / "mlartifacts").as_uri() if uri == default_tracking_uri(root) else None
             with contextlib.suppress(mlflow.exceptions.MlflowException):  # lost a creation race: fine
                 mlflow.create_experiment(name, artifact_location=artifacts)
             found = mlflow.get_experiment_by_name(name)
