@@ -54,7 +54,7 @@ def tool_environment(**extra: str) -> dict[str, str]:
 def make_project(folder: Path) -> Path:
     """A git + DVC copy of the project with the shrunk params file."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", "src"):
+    for name in ("dvc.yaml", "src", "MLproject", "conda.yaml"):
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
     (folder / "data" / "raw").mkdir(parents=True)

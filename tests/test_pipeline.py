@@ -117,3 +117,16 @@ def test_queued_experiments_land_in_the_workspace_store(project):
         assert runs[0].data.tags["dvc.exp_name"] == f"queued-{units}" and runs[0].data.tags["dvc.baseline_rev"]
         assert "test_accuracy" in runs[0].data.metrics
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing was written into DVC's copies
+
+
+def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
+    result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow",
+                             "-P", "epochs=1", "-P", "units=24"], cwd=project, capture_output=True, text=True,
+                            env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"),
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
+        ["1"], filter_string="params.`train.units` = '24'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.params["train.epochs"] == "1" and "test_accuracy" in runs[0].data.metrics
+    assert runs[0].data.tags["mlflow.project.entryPoint"] == "main"

@@ -73,6 +73,8 @@ def connect(experiment: str, root: Path | None = None) -> str:
     uri = tracking_uri(root)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):  # inside `mlflow run`: its run and experiment are given
+        return mlflow.set_experiment(experiment_id=os.environ["MLFLOW_EXPERIMENT_ID"]).experiment_id
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
     try:
         found = mlflow.get_experiment_by_name(name)

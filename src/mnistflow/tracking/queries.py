@@ -47,7 +47,7 @@ def load_model(uri: str):
     import mlflow.keras
 
     try:
-        return mlflow.keras.load_model(uri)
+        return mlflow.keras.load_model(uri, load_model_kwargs={"safe_mode": True})
     except (MlflowException, OSError) as error:
         raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
 
