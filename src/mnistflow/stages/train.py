@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure()
     from mnistflow import pipeline, progress, recording, tracking  # TensorFlow, MLflow load after inputs pass
 
-    experiment_id = tracking.connect(params.tracking.experiment)
+    tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
     with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID")) as run_id:
         epoch_logger = recording.start(params)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
             raise tracking.TrackingError(
                 f"the tracking store failed after training ({tracking.describe(error)}); the trained model "
                 f"and per-epoch metrics are kept in {arguments.model} and {arguments.history}") from None
-        atomic.write_json(arguments.run_file, {"run_id": run_id, "experiment_id": experiment_id})
+        atomic.write_json(arguments.run_file, {"run_id": run_id})
 
 
 if __name__ == "__main__":

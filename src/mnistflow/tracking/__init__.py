@@ -73,8 +73,6 @@ def connect(experiment: str, root: Path | None = None) -> str:
     uri = tracking_uri(root)
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
-    if os.environ.get("MLFLOW_EXPERIMENT_ID"):  # inside `mlflow run`: its run and experiment are given
-        return mlflow.set_experiment(experiment_id=os.environ["MLFLOW_EXPERIMENT_ID"]).experiment_id
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
     try:
         found = mlflow.get_experiment_by_name(name)
@@ -104,6 +102,11 @@ def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
 def active_run(run_id: str | None = None, run_name: str | None = None,
                parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> Iterator[str]:
     """Start (or resume) a run and always end it: FINISHED, FAILED, or KILLED on Ctrl-C / SIGTERM."""
+    if run_id:  # resuming (evaluate, `mlflow run`, a study's --resume): work in that run's experiment
+        try:
+            mlflow.set_experiment(experiment_id=mlflow.get_run(run_id).info.experiment_id)
+        except mlflow.exceptions.MlflowException:
+            raise TrackingError(f"unknown run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}") from None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id, tags=tags,
                            nested=parent_run_id is not None)
