@@ -107,6 +107,17 @@ def make_split(images: np.ndarray, labels: np.ndarray, indices, scale: bool) -> 
     return Split(preprocess(images[indices], scale), labels[indices], indices)
 
 
+def prepare_splits(arrays: dict[str, np.ndarray], params) -> dict[str, Split]:
+    """Train, validation and test splits as the `prepare` params say (a PrepareParams)."""
+    images, labels = arrays["x_train"], arrays["y_train"]
+    if params.train_limit is not None:
+        images, labels = images[:params.train_limit], labels[:params.train_limit]
+    train, validation = split_indices(len(labels), params.validation_fraction, params.split_seed)
+    return {"train": make_split(images, labels, train, params.scale),
+            "validation": make_split(images, labels, validation, params.scale),
+            "test": make_split(arrays["x_test"], arrays["y_test"], np.arange(len(arrays["y_test"])), params.scale)}
+
+
 def save_split(split: Split, path: str | Path) -> None:
     with atomic.atomic_path(path) as temporary:
         with open(temporary, "wb") as handle:

@@ -49,22 +49,9 @@ def _init_worker(context: StudyContext) -> None:
     _worker.update(context=context, arrays=data.load_mnist(context.data_path))
 
 
-def _splits(params):
-    from mnistflow import data
-
-    arrays = _worker["arrays"]
-    images, labels = arrays["x_train"], arrays["y_train"]
-    if params.prepare.train_limit is not None:
-        images, labels = images[:params.prepare.train_limit], labels[:params.prepare.train_limit]
-    train, validation = data.split_indices(len(labels), params.prepare.validation_fraction, params.prepare.split_seed)
-    return (data.make_split(images, labels, train, params.prepare.scale),
-            data.make_split(images, labels, validation, params.prepare.scale),
-            data.make_split(arrays["x_test"], arrays["y_test"], range(len(arrays["y_test"])), params.prepare.scale))
-
-
 def run_job(job: Job) -> dict:
     """Train and evaluate one configuration and seed as a complete child run; never raises."""
-    from mnistflow import pipeline, recording, tracking
+    from mnistflow import data, pipeline, recording, tracking
 
     context: StudyContext = _worker["context"]
     params = apply_overrides(context.raw_params, {**job.overrides, "train.seed": job.seed})
@@ -73,7 +60,8 @@ def run_job(job: Job) -> dict:
     try:
         with tracking.active_run(run_name=f"{job.key} seed={job.seed}", tags=tags) as run_id:
             row["run_id"] = run_id
-            train, validation, test = _splits(params)
+            splits = data.prepare_splits(_worker["arrays"], params.prepare)
+            train, validation, test = splits["train"], splits["validation"], splits["test"]
             model, records = pipeline.train_model(params, train, validation, [recording.start(params)])
             recording.log_training(params, model, records, validation)
             with tempfile.TemporaryDirectory() as folder:

@@ -19,17 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     params = load_params(arguments.params).prepare
     arrays = data.load_mnist(arguments.raw) if params.source == "file" else data.download_mnist()
-    images, labels = arrays["x_train"], arrays["y_train"]
-    if params.train_limit is not None:
-        images, labels = images[:params.train_limit], labels[:params.train_limit]
-    train, validation = data.split_indices(len(labels), params.validation_fraction, params.split_seed)
-    test = range(len(arrays["y_test"]))
-    out = Path(arguments.out)
-    for name, source_images, source_labels, indices in (
-            ("train", images, labels, train), ("validation", images, labels, validation),
-            ("test", arrays["x_test"], arrays["y_test"], test)):
-        split = data.make_split(source_images, source_labels, indices, params.scale)
-        data.save_split(split, out / f"{name}.npz")
+    for name, split in data.prepare_splits(arrays, params).items():
+        data.save_split(split, Path(arguments.out) / f"{name}.npz")
         print(f"{name}: {len(split.labels)} images")
 
 

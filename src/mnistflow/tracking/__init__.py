@@ -14,14 +14,12 @@ import os
 import platform
 import signal
 import subprocess
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
 MODEL_URI_TAG = "mnistflow.model_uri"
@@ -146,10 +144,6 @@ def set_tags(tags: dict[str, Any]) -> None:
     mlflow.set_tags({key: str(value) for key, value in tags.items()})
 
 
-def log_artifact(path: str | Path, folder: str | None = None) -> None:
-    mlflow.log_artifact(str(path), artifact_path=folder)
-
-
 def log_artifacts(folder: str | Path, artifact_folder: str | None = None) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=artifact_folder)
 
@@ -218,19 +212,6 @@ def log_keras_model(model, input_example) -> str:
                      input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri
-
-
-def log_figure(figure, name: str) -> None:
-    mlflow.log_figure(figure, name)
-
-
-def download_artifact(run_id: str, path: str) -> Path:
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path,
-                                                    dst_path=tempfile.mkdtemp(prefix="mnistflow-")))
-
-
-def client() -> MlflowClient:
-    return MlflowClient()
 
 
 def dvc_lock_tags(lock_path: Path) -> dict[str, str]:
