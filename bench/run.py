@@ -58,17 +58,15 @@ def default_splits():
     from mnistflow.params import load_params
 
     params = load_params(REPO / "params.yaml")
-    arrays = data.load_mnist(REPO / "data" / "raw" / "mnist.npz")
-    train, validation = data.split_indices(60000, params.prepare.validation_fraction, params.prepare.split_seed)
-    return params, [data.make_split(arrays["x_train"], arrays["y_train"], part, True) for part in (train, validation)]
+    splits = data.prepare_splits(data.load_mnist(REPO / "data" / "raw" / "mnist.npz"), params.prepare)
+    return params, [splits["train"], splits["validation"]]
 
 
 def mnistflow_epochs(epochs: int, log_to_mlflow: bool) -> list[float]:
     import dataclasses
 
-    from mnistflow import pipeline, runtime, tracking
+    from mnistflow import pipeline, tracking
 
-    runtime.configure()
     params, (train, validation) = default_splits()
     params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs))
     callbacks = []

@@ -98,6 +98,15 @@ def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.Comp
                           env={**os.environ, **(env or {})}, timeout=600)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tensorflow_threads() -> None:
+    """TensorFlow in the test process runs with params.yaml's thread count, like every launcher."""
+    from mnistflow import runtime
+    from mnistflow.params import parse_params
+
+    runtime.configure(parse_params(default_params()).train.threads)
+
+
 @pytest.fixture(scope="session")
 def mnist() -> dict[str, np.ndarray]:
     from mnistflow.data import load_mnist

@@ -40,4 +40,18 @@ def test_ci_runs_the_readme_test_command():
 def test_mlproject_entry_points():
     project = yaml.safe_load((REPO / "MLproject").read_text())
     assert set(project["entry_points"]) >= {"main", "prepare", "train", "evaluate"}
-    assert "-S train.epochs={epochs}" in project["entry_points"]["main"]["command"]
+    from mnistflow.mlproject import PARAMETERS
+
+    for entry in ("main", "prepare", "train"):
+        parameters = project["entry_points"][entry]["parameters"]
+        assert all(spec == {"type": "string", "default": ""} for spec in parameters.values())  # no restated default
+        assert set(parameters) <= set(PARAMETERS)
+        assert all(f"{name}={{{name}}}" in project["entry_points"][entry]["command"] for name in parameters)
+
+
+def test_mlproject_passes_only_the_parameters_given():
+    from mnistflow.mlproject import dvc_command
+
+    assert dvc_command("main", ["epochs=", "units=128", "scale="]) == [
+        "dvc", "exp", "run", "--force", "-S", "train.units=128"]
+    assert dvc_command("train", ["epochs="]) == ["dvc", "exp", "run", "--force", "--single-item", "train"]

@@ -68,15 +68,36 @@ def test_second_repro_runs_nothing(project):
     assert len(MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"])) == runs_before
 
 
+def lock_hashes(project: Path) -> dict[tuple[str, str, str], str]:
+    """(stage, deps|outs, path) -> md5 of every entry in dvc.lock."""
+    stages = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    return {(stage, kind, item["path"]): item["md5"]
+            for stage, entry in stages.items() for kind in ("deps", "outs") for item in entry.get(kind, [])}
+
+
+def test_forced_repro_changes_only_the_run_id_entries(project):
+    """Every out is a pure function of its deps: retraining from scratch rewrites the same bytes."""
+    before = lock_hashes(project)
+    result = subprocess.run(["dvc", "repro", "--force"], cwd=project, capture_output=True, text=True,
+                            env=tool_environment(), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = lock_hashes(project)
+    assert set(after) == set(before)
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed == {("train", "outs", "models/run.json"), ("evaluate", "deps", "models/run.json")}
+
+
 def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["train"]["units"] = 32
     write_yaml(project / "params.yaml", params)
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    runs_before = len(client.search_runs(["1"]))
     output = _repro(project)
     assert "Running stage 'train'" in output and "Running stage 'evaluate'" in output
     assert "Running stage 'prepare'" not in output
-    runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(["1"])
-    assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
+    runs = client.search_runs(["1"])
+    assert len(runs) == runs_before + 1 and all(run.info.status == "FINISHED" for run in runs)
 
 
 def test_named_configuration_runs_as_a_dvc_experiment(project):
@@ -130,3 +151,18 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["train.epochs"] == "1" and "test_accuracy" in runs[0].data.metrics
     assert runs[0].data.tags["mlflow.project.entryPoint"] == "main"
+
+
+def test_mlflow_run_honours_an_edited_params_file(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["units"] = 20
+    write_yaml(project / "params.yaml", params)
+    result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow"],
+                            cwd=project, capture_output=True, text=True,
+                            env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"),
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
+        ["1"], filter_string="tags.`mlflow.project.entryPoint` = 'main'", order_by=["attributes.start_time DESC"])
+    assert runs[0].info.status == "FINISHED" and runs[0].data.params["train.units"] == "20"
+    assert runs[0].data.params["train.epochs"] == str(params["train"]["epochs"])

@@ -3,7 +3,12 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from conftest import REPO, small_params
+import json
+import subprocess
+
+import numpy as np
+
+from conftest import REPO, commit_all, make_project, repro, small_params, tool_environment, write_yaml
 from mnistflow import pipeline, study
 from mnistflow.cli import app
 from mnistflow.params import ParamsError
@@ -121,3 +126,35 @@ def test_study_on_a_local_ray_instance(store, tmp_path, monkeypatch):
     children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(int(run.data.tags["study.seed"]) for run in children) == [1, 2, 3]
     assert {run.info.status for run in children} == {"FINISHED"}
+
+
+@pytest.mark.slow
+def test_pipeline_and_a_two_worker_study_train_bit_identical_weights(tmp_path):
+    """Same params and seed, two launchers: `dvc repro` and a 2-worker study give the same weights.
+
+    128 units on 5,000 images: a size at which 1 and 2 CPU threads give different low-order bits, so the
+    study's old thread pinning (cores // workers) made the two differ.
+    """
+    import mlflow.keras
+
+    project = make_project(tmp_path / "project")
+    write_yaml(project / "params.yaml", small_params(train={"units": 128}, prepare={"train_limit": 5000}))
+    (project / "study.yaml").write_text("seeds: [1, 2]\ngrid:\n  train.units: [128]\n")
+    commit_all(project)
+    repro(project)
+    result = subprocess.run(["mnistflow", "study", "--workers", "2", "--name", "same"], cwd=project,
+                            capture_output=True, text=True, env=tool_environment(), timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    pipeline_run = client.get_run(json.loads((project / "models" / "run.json").read_text())["run_id"])
+    child = client.search_runs(["1"], filter_string="tags.`study.seed` = '1' and attributes.status = 'FINISHED'")[0]
+    mlflow.set_tracking_uri(uri)
+    try:
+        weights = [mlflow.keras.load_model(run.data.tags["mnistflow.model_uri"]).get_weights()
+                   for run in (pipeline_run, child)]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(*weights))
+    assert pipeline_run.data.metrics["test_loss"] == child.data.metrics["test_loss"]
+    assert pipeline_run.data.params["train.threads"] == child.data.params["train.threads"] == "1"

@@ -88,6 +88,8 @@ def test_epoch_records_carry_every_per_epoch_metric(small_model):
                 "min_class_recall", "true_class_prob_below_eps", "top_prob_above_1_minus_eps",
                 "dead_relu_fraction", *(f"val_recall_{k}" for k in range(10))}
     assert set(records[-1].metrics) == expected
+    rows = pipeline.history_rows(records)  # models/history.csv, a DVC out: no wall-clock timing
+    assert set(rows[-1]) == {"epoch", *expected} - {"epoch_seconds"}
     assert records[-1].metrics["loss"] < records[0].metrics["loss"]
 
 

@@ -178,8 +178,7 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
         configurations = study_module.grid_configurations({**spec.get("base", {}), **extra}, spec.get("grid", {}))
     seed_list = study_module.parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
     jobs = study_module.make_jobs(configurations, seed_list, raw_params)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = StudyContext(raw_params, str(data.resolve()), tracking_uri(project_root()), experiment, "", threads)
+    context = StudyContext(raw_params, str(data.resolve()), tracking_uri(project_root()), experiment, "")
     Console(stderr=True).print(f"study {name}: {len(configurations)} configurations x {len(seed_list)} seeds "
                                f"= {len(jobs)} runs on {workers} workers")
     from mnistflow.comparison import to_markdown

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistflow import atomic
+from mnistflow import archives
 
 # sha256 of array.tobytes() for canonical MNIST (see data/raw/README.md).
 EXPECTED_SHA256 = {
@@ -119,9 +119,8 @@ def prepare_splits(arrays: dict[str, np.ndarray], params) -> dict[str, Split]:
 
 
 def save_split(split: Split, path: str | Path) -> None:
-    with atomic.atomic_path(path) as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, images=split.images, labels=split.labels, indices=split.indices)
+    """Write a split as .npz, byte-identical whenever the arrays are (no zip timestamps)."""
+    archives.save_npz(path, {"images": split.images, "labels": split.labels, "indices": split.indices})
 
 
 def load_split(path: str | Path) -> Split:

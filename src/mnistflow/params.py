@@ -23,6 +23,7 @@ INITIALIZERS = (
 )
 LOSSES = ("crossentropy", "clipped_crossentropy")
 SOURCES = ("file", "keras")
+MAX_THREADS = 256
 
 
 class ParamsError(ValueError):
@@ -66,6 +67,7 @@ class TrainParams:
     learning_rate: float
     batch_size: int
     epochs: int
+    threads: int
 
     def __post_init__(self) -> None:
         _require(self.units >= 1, "train.units", "an integer >= 1", self.units)
@@ -77,6 +79,7 @@ class TrainParams:
         _require(self.learning_rate > 0, "train.learning_rate", "a number > 0", self.learning_rate)
         _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1", self.batch_size)
         _require(self.epochs >= 1, "train.epochs", "an integer >= 1", self.epochs)
+        _require(1 <= self.threads <= MAX_THREADS, "train.threads", f"an integer in 1-{MAX_THREADS}", self.threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,10 +181,11 @@ def load_params(path: str | Path) -> Params:
         raise ParamsError(f"{path}: {error}") from None
 
 
-def flatten(params: Params) -> dict[str, Any]:
-    """Dotted names for every param, as MLflow params: {'train.units': 64, ...}."""
+def flatten(params: Params, sections: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Dotted names for the params of `sections` (default: all), as MLflow params: {'train.units': 64, ...}."""
     flat = {}
-    for section, values in dataclasses.asdict(params).items():
-        for key, value in values.items():
-            flat[f"{section}.{key}"] = value
+    for field in dataclasses.fields(params):
+        if sections is None or field.name in sections:
+            for key, value in dataclasses.asdict(getattr(params, field.name)).items():
+                flat[f"{field.name}.{key}"] = value
     return flat

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
 from mnistflow import pipeline, tracking
 from mnistflow.data import Split
-from mnistflow.evaluation import Evaluation
 from mnistflow.params import Params, flatten
 from mnistflow.training import EpochCallback, EpochRecord
 
+if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
+    from mnistflow.evaluation import Evaluation
+
+
+# The params each part of a run reads, and so logs: the train and evaluate stages declare them in dvc.yaml.
+TRAINING_SECTIONS = ("prepare", "train", "diagnostics", "tracking")
+EVALUATION_SECTIONS = ("evaluate",)
+
 
 def start(params: Params, tags: dict[str, str] | None = None) -> EpochCallback:
-    """Log params and tags of a new run; return the callback that logs each epoch's metrics."""
-    tracking.log_params(flatten(params))
+    """Log the training params and tags of a new run; return the callback that logs each epoch's metrics."""
+    tracking.log_params(flatten(params, TRAINING_SECTIONS))
     tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
     return lambda record: tracking.log_metrics(record.metrics, step=record.epoch)
 
@@ -44,6 +52,7 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
     """Evaluate on the test split, write figures and error reports into the folders, and log them all."""
     from mnistflow import evaluation
 
+    tracking.log_params(flatten(params, EVALUATION_SECTIONS))
     result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
     tables = evaluation.write_error_reports(errors, result, test, params)

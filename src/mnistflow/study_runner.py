@@ -34,7 +34,6 @@ class StudyContext:
     tracking_uri: str
     experiment: str
     parent_run_id: str
-    threads: int
 
 
 _worker: dict = {}
@@ -42,9 +41,8 @@ _worker: dict = {}
 
 def _init_worker(context: StudyContext) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
-    from mnistflow import data, runtime, tracking
+    from mnistflow import data, runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before it loads
 
-    runtime.configure(threads=context.threads)
     tracking.connect(context.experiment)
     _worker.update(context=context, arrays=data.load_mnist(context.data_path))
 
@@ -116,6 +114,11 @@ def _stop(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         worker.join(timeout=60)
 
 
+def job_threads(job: Job, context: StudyContext) -> int:
+    """The CPU threads a job trains with: its `train.threads`, the same as under `dvc repro`."""
+    return apply_overrides(context.raw_params, job.overrides).train.threads
+
+
 def _ray_job(job: Job, context: StudyContext) -> dict:
     if _worker.get("context") != context:  # Ray reuses worker processes: set each up once
         _init_worker(context)
@@ -130,8 +133,8 @@ def _ray_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     try:
-        task = ray.remote(num_cpus=context.threads, max_retries=0)(_ray_job)
-        pending = [task.remote(job, context) for job in jobs]
+        task = ray.remote(max_retries=0)(_ray_job)
+        pending = [task.options(num_cpus=job_threads(job, context)).remote(job, context) for job in jobs]
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(arguments.params)
     test = data.load_split(Path(arguments.prepared) / "test.npz")
     run_id = read_run_id(arguments.run_file)
-    runtime.configure()
+    runtime.configure(params.train.threads)
     import keras
 
     from mnistflow import evaluation, pipeline, recording, tracking

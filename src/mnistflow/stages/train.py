@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(arguments.params)
     prepared = Path(arguments.prepared)
     train, validation = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
-    runtime.configure()
+    runtime.configure(params.train.threads)
     from mnistflow import pipeline, progress, recording, tracking  # TensorFlow, MLflow load after inputs pass
 
     tracking.connect(params.tracking.experiment)
