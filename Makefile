@@ -1,10 +1,10 @@
 # make run: set up .venv from the lock file and run the default pipeline (dvc repro).
-# make test: set up and run the test suite.   make bench: the performance benchmark (installs torch).
+# make test: set up, lint (ruff, mypy) and run the test suite.   make bench: the performance benchmark (installs torch).
 VENV := .venv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-quick bench
+.PHONY: setup run lint test test-quick bench
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -17,7 +17,11 @@ setup: $(STAMP)
 run: setup
 	dvc repro
 
-test: setup
+lint: setup
+	ruff check src tests bench
+	mypy
+
+test: lint
 	pytest
 
 test-quick: setup

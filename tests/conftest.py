@@ -66,7 +66,8 @@ def make_project(folder: Path) -> Path:
 
 
 def commit_all(folder: Path) -> None:
-    for command in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
+    for command in (["git", "add", "-A"],
+                    ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"]):
         subprocess.run(command, cwd=folder, check=True, env=tool_environment())
 
 
@@ -93,9 +94,29 @@ def concurrent_trainings(folder: Path, epochs: int, count: int = 4, **environmen
     return outputs
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+@pytest.fixture(autouse=True)
+def restore_signal_handlers():
+    """An entry point that was interrupted in-process ignores further signals, as it should while exiting."""
+    import signal
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -144,16 +165,11 @@ def store(tmp_path, monkeypatch, empty_store_template) -> str:
 
 @pytest.fixture(scope="session")
 def small_splits(mnist):
-    """Train/validation/test splits of the shrunk configuration, scaled."""
+    """Train/validation/test splits of the shrunk configuration, scaled, exactly as the prepare stage makes them."""
     from mnistflow import data
     from mnistflow.params import parse_params
 
-    params = parse_params(small_params())
-    images, labels = mnist["x_train"][:2000], mnist["y_train"][:2000]
-    train, validation = data.split_indices(2000, params.prepare.validation_fraction, params.prepare.split_seed)
-    return {"train": data.make_split(images, labels, train, True),
-            "validation": data.make_split(images, labels, validation, True),
-            "test": data.make_split(mnist["x_test"], mnist["y_test"], np.arange(10000), True)}
+    return data.prepare_splits(mnist, parse_params(small_params()).prepare)
 
 
 @pytest.fixture(scope="session")

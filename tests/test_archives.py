@@ -32,7 +32,8 @@ def test_keras_file_is_byte_identical_across_saves_and_loads_back(small_model, t
         assert {info.date_time for info in archive.infolist()} == {archives.FIXED_DATE_TIME}
         assert archives.FIXED_DATE_SAVED in archive.read("metadata.json").decode()
     loaded = keras.saving.load_model(tmp_path / "a.keras", safe_mode=True)
-    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(loaded.get_weights(), model.get_weights()))
+    pairs = zip(loaded.get_weights(), model.get_weights(), strict=True)
+    assert all(np.array_equal(mine, theirs) for mine, theirs in pairs)
 
 
 def test_shared_object_ids_are_renumbered_in_order_of_appearance():

@@ -1,6 +1,7 @@
 """The mnistflow command, run in-process against a real store with real logged models."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,7 +48,7 @@ def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, mn
     result = runner.invoke(app, arguments)
     assert result.exit_code == 1
     assert "junk.png: not a readable image" in result.stderr and "empty.jpg: file is empty" in result.stderr
-    for path, index in zip(paths, confident):
+    for path, index in zip(paths, confident, strict=True):
         assert f"{path}[0]: {mnist['y_test'][index]} (p=" in result.stdout
     assert "batch.npy[2]:" in result.stdout
 
@@ -94,4 +95,89 @@ def test_compare_shows_only_differing_params(make_run):
     result = runner.invoke(app, ["compare"])
     assert result.exit_code == 0 and "3 finished runs" in result.stdout
     result = runner.invoke(app, ["compare", "--sort", "nope"])
-    assert result.exit_code == 2 and "cannot sort by 'nope'" in result.stderr
+    assert result.exit_code == 2 and "--sort 'nope': choose one of" in result.stderr
+
+
+def test_register_with_a_mistyped_experiment_is_one_line_and_creates_nothing(store):
+    from mlflow import MlflowClient
+
+    result = runner.invoke(app, ["register", "--mlflow-experiment", "typo"])
+    assert result.exit_code == 2 and "no experiment named 'typo'" in result.stderr
+    assert MlflowClient().get_experiment_by_name("typo") is None
+
+
+def test_register_with_nothing_eligible_fails(make_run):
+    make_run(0.5, collapsed=[3])  # a collapsed class: never a champion
+    result = runner.invoke(app, ["register"])
+    assert result.exit_code == 1 and "no eligible run" in result.stdout
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG header that claims a huge image: Pillow refuses it as a decompression bomb on open."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_predict_reports_each_bad_file_and_predicts_the_rest(champion, tmp_path, mnist):
+    digit = mnist["x_test"][0]
+    Image.fromarray(digit).save(tmp_path / "plain.png")
+    rgba = np.zeros((28, 28, 4), np.uint8)  # black ink, drawn only through the alpha channel
+    rgba[..., 3] = digit
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "alpha.png")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 28, 28), np.float32))
+    np.save(tmp_path / "nan.npy", np.full((1, 28, 28), np.nan, np.float32))
+    (tmp_path / "bomb.png").write_bytes(_png_claiming(20000, 20000))
+    names = ["empty.npy", "plain.png", "nan.npy", "bomb.png", "alpha.png"]
+    result = runner.invoke(app, ["predict", "--json", *(str(tmp_path / name) for name in names)])
+    assert result.exit_code == 1, result.stderr
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 3 and "empty.npy: holds no image" in errors[0]
+    assert "nan.npy: holds NaN or infinite pixels" in errors[1] and "bomb.png: not a readable image" in errors[2]
+    predictions = {Path(item["file"]).name: item for item in json.loads(result.stdout)}
+    assert set(predictions) == {"plain.png", "alpha.png"}
+    assert predictions["alpha.png"]["probabilities"] == predictions["plain.png"]["probabilities"]
+
+
+@pytest.mark.slow
+def test_a_server_that_answers_health_but_hangs_is_one_line_within_a_minute(tmp_path):
+    import http.server
+    import subprocess
+    import threading
+    import time
+
+    from conftest import REPO, tool_environment
+
+    class Hanging(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            if self.path == "/health":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+            else:
+                time.sleep(120)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *arguments):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        result = subprocess.run(["mnistflow", "compare"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                                env=tool_environment(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{server.server_port}"))
+        seconds = time.monotonic() - started
+    finally:
+        server.shutdown()
+    assert result.returncode == 2 and seconds < 60, (seconds, result.stderr[-2000:])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and f"http://127.0.0.1:{server.server_port}" in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

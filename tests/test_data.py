@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from conftest import RAW_DATA
 from mnistflow import data
 from mnistflow.data import DataError
+
+from conftest import RAW_DATA
 
 
 def test_canonical_file_loads_with_verified_arrays(mnist):

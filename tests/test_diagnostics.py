@@ -16,8 +16,9 @@ def test_a_class_never_predicted_right_is_collapsed():
     labels = np.repeat(np.arange(10), 20)
     predictions = labels.copy()
     predictions[labels == 0] = 6  # every 0 called a 6
-    predictions[labels == 1][:1] = 7
+    predictions[np.flatnonzero(labels == 1)[:1]] = 7  # one 1 of twenty called a 7: hurt, not collapsed
     recall = diagnostics.per_class_recall(labels, predictions)
+    assert recall[1] == 19 / 20
     assert diagnostics.collapsed_classes(recall, 0.05) == [0]
     metrics = diagnostics.class_metrics(recall, 0.05)
     assert metrics["collapsed_classes"] == 1.0 and metrics["min_class_recall"] == 0.0

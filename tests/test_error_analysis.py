@@ -22,7 +22,7 @@ def test_mistakes_table_holds_exactly_the_misclassified_images(test_probabilitie
     wrong = np.flatnonzero(probabilities.argmax(axis=1) != test.labels)
     assert 0 < len(table) < 2000
     assert sorted(table["index"]) == test.indices[wrong].tolist()
-    assert list(table.columns) == error_analysis.MISTAKE_COLUMNS
+    assert list(table.columns) == list(error_analysis.MISTAKE_COLUMNS)
     row = table.iloc[0]
     index, label = int(row["index"]), int(row["label"])
     assert label == test.labels[index] and row["prediction"] != label
@@ -44,6 +44,6 @@ def test_flipped_labels_of_confident_images_rank_at_the_top(test_probabilities):
     assert set(test.indices[flipped]) <= set(table["index"])
     found = table[table["index"].isin(test.indices[flipped])]
     assert found["flagged"].all()
-    suggested = dict(zip(found["index"], found["suggested"]))
+    suggested = dict(zip(found["index"], found["suggested"], strict=True))
     assert all(suggested[test.indices[k]] == test.labels[k] for k in flipped)  # the original label comes back
     assert table["label_quality"].is_monotonic_increasing

@@ -24,7 +24,8 @@ def test_reports_hold_metrics_figures_and_galleries_of_exactly_the_mistakes(tmp_
         count = min(int(np.sum(mistakes["label"] == label)), params.evaluate.class_gallery_limit)
         height = Image.open(tmp_path / "errors" / f"class_{label}_mistakes.png").height
         rows = max(1, math.ceil(count / 10))
-        assert height == gallery.HEADER_HEIGHT + rows * (gallery.TILE + gallery.CAPTION_HEIGHT + gallery.MARGIN) + gallery.MARGIN
+        cell = gallery.TILE + gallery.CAPTION_HEIGHT + gallery.MARGIN
+        assert height == gallery.HEADER_HEIGHT + rows * cell + gallery.MARGIN
     issues = pd.read_csv(tmp_path / "errors" / "label_issues.csv")
     assert len(issues) == params.evaluate.label_issues_top_k
     assert (tmp_path / "errors" / "confident_mistakes.png").is_file()

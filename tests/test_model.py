@@ -1,13 +1,13 @@
+import keras
 import numpy as np
 import pytest
-
-from conftest import small_params
-from mnistflow import runtime  # noqa: F401 - quiet TensorFlow before it loads
-import keras
 import tensorflow as tf
 
+from mnistflow import runtime  # noqa: F401 - quiet TensorFlow before it loads
 from mnistflow.model import CLIP_EPSILON, build_model, clipped_crossentropy, make_loss, make_optimizer
 from mnistflow.params import parse_params
+
+from conftest import small_params
 
 
 def test_classic_architecture_and_initializers():

@@ -47,11 +47,3 @@ def test_mlproject_entry_points():
         assert all(spec == {"type": "string", "default": ""} for spec in parameters.values())  # no restated default
         assert set(parameters) <= set(PARAMETERS)
         assert all(f"{name}={{{name}}}" in project["entry_points"][entry]["command"] for name in parameters)
-
-
-def test_mlproject_passes_only_the_parameters_given():
-    from mnistflow.mlproject import dvc_command
-
-    assert dvc_command("main", ["epochs=", "units=128", "scale="]) == [
-        "dvc", "exp", "run", "--force", "-S", "train.units=128"]
-    assert dvc_command("train", ["epochs="]) == ["dvc", "exp", "run", "--force", "--single-item", "train"]

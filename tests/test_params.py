@@ -1,7 +1,8 @@
 import pytest
 
-from conftest import REPO, default_params, small_params, write_yaml
 from mnistflow.params import ParamsError, flatten, load_params, parse_params
+
+from conftest import REPO, default_params, small_params, write_yaml
 
 
 def test_default_params_file_parses_into_the_classic_configuration():
@@ -57,13 +58,14 @@ def test_missing_key_is_rejected():
 
 
 def test_file_errors_name_the_file(tmp_path):
-    with pytest.raises(ParamsError, match="params file not found"):
+    with pytest.raises(ParamsError, match="file not found"):
         load_params(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("train: [unclosed\n")
     with pytest.raises(ParamsError, match=f"{broken}: not valid YAML"):
         load_params(broken)
-    wrong = write_yaml(tmp_path / "wrong.yaml", {**default_params(), "train": {**default_params()["train"], "epochs": 0}})
+    raw = default_params()
+    wrong = write_yaml(tmp_path / "wrong.yaml", {**raw, "train": {**raw["train"], "epochs": 0}})
     with pytest.raises(ParamsError, match=f"{wrong}: train.epochs"):
         load_params(wrong)
 
@@ -78,3 +80,16 @@ def test_params_are_frozen():
     params = parse_params(default_params())
     with pytest.raises(AttributeError):
         params.train.epochs = 3
+
+
+def test_a_key_given_twice_is_named(tmp_path):
+    (tmp_path / "params.yaml").write_text("prepare:\n  scale: true\n  scale: false\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: key 'scale' is given twice \(line 2\)"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [("train", "seed", -1), ("train", "seed", 2**32),
+                                                       ("prepare", "split_seed", 2**40)])
+def test_seeds_must_fit_32_bits(section, key, value):
+    with pytest.raises(ParamsError, match=f"{section}.{key} must be an integer in 0-4294967295"):
+        parse_params(small_params(**{section: {key: value}}))

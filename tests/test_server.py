@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,19 +18,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, concurrent_trainings, make_project, repro, tool_environment
+from conftest import REPO, concurrent_trainings, free_port, make_project, repro, tool_environment
 
 pytestmark = pytest.mark.slow
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 if not BINARIES or os.geteuid() != 0:
     pytest.skip("needs PostgreSQL server binaries and root (apt-get install postgresql)", allow_module_level=True)
 pytest.importorskip("psycopg", reason="pip install psycopg[binary] (the server extra)")
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _as_postgres(*command: str) -> None:
@@ -47,33 +40,70 @@ def _api(base: str, path: str, body: dict | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    cluster = Path(tempfile.mkdtemp(prefix="mnistflow-pg-"))
-    shutil.chown(cluster, "postgres")
-    database_port, server_port = _port(), _port()
-    _as_postgres(f"{BINARIES[-1]}/initdb", "-D", str(cluster / "data"), "-A", "trust", "-U", "postgres")
-    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(cluster / "data"), "-w", "-l", str(cluster / "log"), "-o",
-                 f"-p {database_port} -k {cluster} -c listen_addresses=127.0.0.1", "start")
-    _as_postgres(f"{BINARIES[-1]}/createdb", "-h", "127.0.0.1", "-p", str(database_port), "mlflow")
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    environment = tool_environment(MNISTFLOW_POSTGRES_URI=f"postgresql://postgres@127.0.0.1:{database_port}/mlflow")
-    process = subprocess.Popen([str(REPO / "scripts" / "tracking-server"), "--postgres", "--port", str(server_port),
-                                "--artifacts", str(artifacts)], env=environment, stdout=subprocess.PIPE,
+def cluster():
+    """A private PostgreSQL cluster (trust authentication) on a free port: (socket folder, port)."""
+    folder = Path(tempfile.mkdtemp(prefix="mnistflow-pg-"))
+    shutil.chown(folder, "postgres")
+    port = free_port()
+    _as_postgres(f"{BINARIES[-1]}/initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
+    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(folder / "data"), "-w", "-l", str(folder / "log"), "-o",
+                 f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+    _as_postgres(f"{BINARIES[-1]}/createdb", "-h", "127.0.0.1", "-p", str(port), "mlflow")
+    yield folder, port
+    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(folder / "data"), "-m", "fast", "stop")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_server(environment: dict, artifacts: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen([str(REPO / "scripts" / "tracking-server"), "--postgres", *options, "--port",
+                                str(port), "--artifacts", str(artifacts)], env=environment, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    base = f"http://127.0.0.1:{server_port}"
+    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
         try:
             urllib.request.urlopen(f"{base}/health", timeout=2).read()
-            break
+            return process, base
         except OSError:
             assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-3000:]
             time.sleep(1)
-    yield base
+
+
+def _stop_server(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
-    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(cluster / "data"), "-m", "fast", "stop")
-    shutil.rmtree(cluster, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(cluster, tmp_path_factory):
+    _, database_port = cluster
+    environment = tool_environment(MNISTFLOW_POSTGRES_URI=f"postgresql://postgres@127.0.0.1:{database_port}/mlflow")
+    process, base = _start_server(environment, tmp_path_factory.mktemp("artifacts"))
+    yield base
+    _stop_server(process)
+
+
+def test_setup_quotes_the_password_and_never_shows_it_on_a_command_line(cluster, tmp_path):
+    from urllib.parse import quote
+
+    folder, database_port = cluster
+    password = "it's'; DROP ROLE postgres; --"
+    uri = f"postgresql://mnist_user:{quote(password, safe='')}@127.0.0.1:{database_port}/mnist_db"
+    environment = tool_environment(MNISTFLOW_POSTGRES_URI=uri, PGHOST=str(folder), PGPORT=str(database_port))
+    process, base = _start_server(environment, tmp_path / "artifacts", "--setup-postgres")
+    try:
+        command_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        experiment = _api(base, "experiments/create", {"name": "through-the-new-role"})
+    finally:
+        _stop_server(process)
+    assert password not in command_lines and quote(password, safe="") not in command_lines
+    assert experiment["experiment_id"]
+    query = ("SELECT string_agg(rolname || ':' || (rolpassword IS NOT NULL)::text, ',' ORDER BY rolname) "
+             "FROM pg_authid WHERE rolname IN ('mnist_user', 'postgres')")
+    roles = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-h", str(folder), "-p", str(database_port),
+                            "-d", "mnist_db", "-tAc", query], capture_output=True, text=True, check=True).stdout.strip()
+    assert roles == "mnist_user:true,postgres:false"  # the role has its password, and nothing was injected
 
 
 def test_pipeline_register_and_compare_against_the_server(server, tmp_path, monkeypatch):

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +15,9 @@ from typer.testing import CliRunner
 
 from mnistflow.cli import app
 
+from conftest import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_up(port: int, server: subprocess.Popen, seconds: float = 180) -> None:
@@ -45,7 +40,7 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, mnist):
     assert runner.invoke(app, ["register"]).exit_code == 0
     np.save(tmp_path / "digits.npy", mnist["x_test"][:8])
     local = json.loads(runner.invoke(app, ["predict", "--json", str(tmp_path / "digits.npy")]).stdout)
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     server = subprocess.Popen(
         ["mlflow", "models", "serve", "-m", "models:/mnist-mlp@champion", "--env-manager", "local",

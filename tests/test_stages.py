@@ -1,10 +1,13 @@
 """Stage entry points: bad input gives one clear line (exit 2) before any work, and no outs at all."""
 
+import sys
+
 import pytest
 from mlflow import MlflowClient
 
-from conftest import RAW_DATA, small_params, write_yaml
 from mnistflow.stages import evaluate, prepare, train
+
+from conftest import RAW_DATA, small_params, write_yaml
 
 
 def _fails_with(capsys, main, argv, message):
@@ -75,3 +78,113 @@ def test_prepare_and_the_cli_start_without_tensorflow_or_mlflow():
             "print(sorted(m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# ---- A user's mistake is one line naming the key, file or store, before any work --------------------------
+
+def _prepared(tmp_path, **sections):
+    params = write_yaml(tmp_path / "params.yaml", small_params(**sections))
+    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
+    return params
+
+
+def _train_argv(tmp_path, params):
+    return ["--params", str(params), "--prepared", str(tmp_path / "prepared"), "--model", str(tmp_path / "m.keras"),
+            "--history", str(tmp_path / "h.csv"), "--run-file", str(tmp_path / "run.json")]
+
+
+def test_a_batch_larger_than_the_training_split_is_one_line_before_any_run(tmp_path, capsys, store):
+    params = _prepared(tmp_path)
+    write_yaml(params, small_params(train={"batch_size": 5000}))
+    _fails_with(capsys, train.main, _train_argv(tmp_path, params),
+                "train.batch_size is 5000, larger than the training split (1600 images)")
+    assert MlflowClient().search_experiments(filter_string="name = 'mnistflow'") == []
+
+
+def test_a_validation_fraction_that_leaves_no_image_is_one_line(tmp_path, capsys):
+    params = write_yaml(tmp_path / "params.yaml",
+                        small_params(prepare={"train_limit": 20, "validation_fraction": 0.01}))
+    _fails_with(capsys, prepare.main, ["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "p")],
+                "prepare.validation_fraction 0.01 of 20 images leaves 0 validation and 20 training images")
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_npy_file_at_the_npz_path_is_one_line(tmp_path, capsys):
+    import numpy as np
+
+    params = write_yaml(tmp_path / "params.yaml", small_params())
+    with open(tmp_path / "mnist.npz", "wb") as handle:
+        np.save(handle, np.zeros((3, 28, 28), np.uint8))
+    _fails_with(capsys, prepare.main, ["--params", str(params), "--raw", str(tmp_path / "mnist.npz"), "--out",
+                                       str(tmp_path / "p")], "mnist.npz: a single .npy array, expected an .npz archive")
+
+
+def test_a_params_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    (tmp_path / "params.yaml").write_bytes("prepare:\n  scale: true # caf\xe9\n".encode("latin-1"))
+    _fails_with(capsys, prepare.main, ["--params", str(tmp_path / "params.yaml"), "--raw", str(RAW_DATA), "--out",
+                                       str(tmp_path / "p")], "params.yaml: not UTF-8 text (byte 28)")
+
+
+def test_a_soft_deleted_experiment_is_one_line_naming_how_to_restore_it(tmp_path, capsys, store):
+    params = _prepared(tmp_path)
+    client = MlflowClient()
+    client.delete_experiment(client.create_experiment("mnistflow"))
+    _fails_with(capsys, train.main, _train_argv(tmp_path, params),
+                "experiment 'mnistflow' is deleted in the tracking store")
+    assert not (tmp_path / "m.keras").exists()
+
+
+def _evaluate_argv(tmp_path, params, model="m.keras", history="h.csv"):
+    return ["--params", str(params), "--prepared", str(tmp_path / "prepared"), "--model", str(tmp_path / model),
+            "--history", str(tmp_path / history), "--run-file", str(tmp_path / "run.json"), "--metrics",
+            str(tmp_path / "metrics.json"), "--confusion", str(tmp_path / "c.csv"), "--figures",
+            str(tmp_path / "figures"), "--errors", str(tmp_path / "errors")]
+
+
+@pytest.mark.slow
+def test_a_truncated_model_or_a_bad_history_in_evaluate_is_one_line(tmp_path, capsys, store):
+    params = _prepared(tmp_path, train={"epochs": 1})
+    train.main(_train_argv(tmp_path, params))
+    capsys.readouterr()
+    (tmp_path / "cut.keras").write_bytes((tmp_path / "m.keras").read_bytes()[:3000])
+    _fails_with(capsys, evaluate.main, _evaluate_argv(tmp_path, params, model="cut.keras"),
+                "cut.keras: not a loadable .keras model")
+    (tmp_path / "bad.csv").write_text("epoch,loss\n1,abc\n")
+    _fails_with(capsys, evaluate.main, _evaluate_argv(tmp_path, params, history="bad.csv"),
+                "bad.csv: expected a per-epoch CSV with columns epoch, loss, accuracy, val_loss, val_accuracy")
+    (tmp_path / "nan.csv").write_text((tmp_path / "h.csv").read_text().replace("\n1,", "\nx,", 1))
+    _fails_with(capsys, evaluate.main, _evaluate_argv(tmp_path, params, history="nan.csv"),
+                "nan.csv: not a number in the per-epoch CSV")
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "figures").exists()
+
+
+@pytest.mark.slow
+def test_a_read_only_store_is_one_line(tmp_path):
+    """As an unprivileged user (root writes anywhere), the store's folder and file are read-only."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root to run the stage as the unprivileged user nobody")
+    top = Path(tempfile.mkdtemp(prefix="mnistflow-readonly-"))  # pytest's own folders are closed to others
+    try:
+        os.chmod(top, 0o755)
+        work, store = top / "work", top / "store"
+        work.mkdir()
+        store.mkdir()
+        params = _prepared(work)
+        MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}").create_experiment("mnistflow")
+        subprocess.run(["chmod", "-R", "a+rwX", str(work)], check=True)
+        environment = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}", "HOME": str(work)}
+        result = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+                                 "-m", "mnistflow.stages.train", *_train_argv(work, params)], cwd=work,
+                                env=environment, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    assert result.returncode == 2, result.stderr[-3000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "mlflow.db" in error[0] and "readonly database" in error[0], result.stderr[:3000]
+    assert "Traceback" not in result.stderr, result.stderr[:4000]

@@ -1,17 +1,18 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-import json
-import subprocess
-
-import numpy as np
-
-from conftest import REPO, commit_all, make_project, repro, small_params, tool_environment, write_yaml
 from mnistflow import pipeline, study
 from mnistflow.cli import app
 from mnistflow.params import ParamsError
+
+from conftest import REPO, commit_all, make_project, repro, small_params, tool_environment, write_yaml
 
 
 def test_default_study_is_the_16_configuration_grid():
@@ -58,7 +59,8 @@ def test_summary_counts_collapses_per_configuration():
     assert summary.loc["a", "runs"] == 2 and summary.loc["a", "failed"] == 1 and summary.loc["b", "failed"] == 0
     assert summary.loc["a", "ended_collapsed"] == 1
     assert summary.loc["a", "collapsed_any_epoch"] == 2 and summary.loc["a", "mean_epochs_collapsed"] == 12
-    assert summary.loc["a", "test_accuracy_min"] == 0.6 and summary.loc["b", "test_accuracy_mean"] == pytest.approx(0.975)
+    assert summary.loc["a", "test_accuracy_min"] == 0.6
+    assert summary.loc["b", "test_accuracy_mean"] == pytest.approx(0.975)
 
 
 def test_classic_failure_collapses_on_small_data(small_splits, mnist):
@@ -101,7 +103,8 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     assert artifacts == {"study/results.csv", "study/summary.csv", "study/summary.md", "study/study_accuracy.png"}
     assert "| ok | 2 |" in result.stdout and "| broken | 0 |" in result.stdout
 
-    resumed = CliRunner().invoke(app, [*arguments[:5], "--seeds", "1-3", *arguments[7:], "--resume", parent.info.run_id])
+    resumed = CliRunner().invoke(app, [*arguments[:5], "--seeds", "1-3", *arguments[7:],
+                                       "--resume", parent.info.run_id])
     assert resumed.exit_code == 0, resumed.stderr
     assert "resuming: 2 of 6 runs already finished, skipped" in resumed.stderr
     children = client.search_runs(["1"], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
@@ -155,6 +158,49 @@ def test_pipeline_and_a_two_worker_study_train_bit_identical_weights(tmp_path):
                    for run in (pipeline_run, child)]
     finally:
         mlflow.set_tracking_uri(None)
-    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(*weights))
+    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(*weights, strict=True))
     assert pipeline_run.data.metrics["test_loss"] == child.data.metrics["test_loss"]
     assert pipeline_run.data.params["train.threads"] == child.data.params["train.threads"] == "1"
+
+
+def test_a_huge_seed_range_is_refused_before_anything_is_built():
+    with pytest.raises(ParamsError, match="at most 10000 seeds"):
+        study.parse_seeds("1-100000000")
+    with pytest.raises(ParamsError, match="each in 0-4294967295"):
+        study.parse_seeds("3,4294967296")
+
+
+def test_study_params_that_are_not_utf8_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_bytes(b"train:\n  units: 64 # \xff\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["study", "--params", "params.yaml", "--seeds", "1"])
+    assert result.exit_code == 2 and "params.yaml: not UTF-8 text" in result.stderr
+
+
+@pytest.mark.slow
+def test_resume_ends_a_child_left_running_by_a_dead_process_and_reruns_it(store, tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    arguments = ["study", "--config", "ok", "--workers", "1", "--set", "train.epochs=1", "--set",
+                 "prepare.train_limit=1000", "--name", "stale", "--data", str(REPO / "data" / "raw" / "mnist.npz")]
+    first = CliRunner().invoke(app, [*arguments, "--seeds", "1"])
+    assert first.exit_code == 0, first.stderr
+    client = MlflowClient()
+    parent = client.search_runs(["1"], filter_string="tags.`study.name` = 'stale'")[0].info.run_id
+    dead = subprocess.run([sys.executable, "-c", (
+        "import os, mlflow; from mnistflow.tracking import runs; "
+        f"run = mlflow.start_run(experiment_id='1', tags={{'mlflow.parentRunId': '{parent}', "
+        "'study.configuration': 'ok', 'study.seed': '2', **runs.process_tags()}); print(run.info.run_id, flush=True); "
+        "os._exit(0)")], capture_output=True, text=True, env=tool_environment(MLFLOW_TRACKING_URI=store))
+    stale = dead.stdout.strip().splitlines()[-1]
+    resumed = CliRunner().invoke(app, [*arguments, "--seeds", "1-2", "--resume", parent])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "1 child run(s) left RUNNING by a process that is gone, now KILLED" in resumed.stderr
+    assert client.get_run(stale).info.status == "KILLED"
+    row = next(line for line in resumed.stdout.splitlines() if line.startswith("| ok |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "2" and cells[-1] == "0"  # the re-run replaced the killed one: 2 finished, 0 failed

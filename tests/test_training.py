@@ -1,15 +1,17 @@
+import dataclasses
 import hashlib
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from conftest import REPO, run_python, small_params
 from mnistflow import pipeline
 from mnistflow.model import build_model, make_loss, make_optimizer
 from mnistflow.params import parse_params
 from mnistflow.training import epoch_orders, make_epoch_function, one_hot
-import keras
-import tensorflow as tf
+
+from conftest import REPO, run_python, small_params
 
 WEIGHTS_SCRIPT = """
 import hashlib, sys
@@ -20,9 +22,8 @@ from mnistflow import data, pipeline
 from mnistflow.params import parse_params
 arrays = data.load_mnist(RAW_DATA)
 params = parse_params(small_params(train={{"seed": {seed}}}))
-train, validation = data.split_indices(2000, params.prepare.validation_fraction, params.prepare.split_seed)
-splits = [data.make_split(arrays["x_train"][:2000], arrays["y_train"][:2000], part, True) for part in (train, validation)]
-model, records = pipeline.train_model(params, *splits)
+splits = data.prepare_splits(arrays, params.prepare)
+model, records = pipeline.train_model(params, splits["train"], splits["validation"])
 digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
 print(digest, repr(records[-1].metrics["val_accuracy"]), repr(records[-1].metrics["loss"]))
 """
@@ -62,7 +63,7 @@ def test_epoch_function_takes_the_same_steps_as_keras_fit(small_splits):
     loss, accuracy = run_epoch(tf.constant(images), one_hot(labels), tf.range(640))
     reference.compile(optimizer=make_optimizer("adam", 1e-3), loss=make_loss("crossentropy"), metrics=["accuracy"])
     history = reference.fit(images, one_hot(labels), batch_size=64, epochs=1, shuffle=False, verbose=0)
-    for mine, theirs in zip(ours.get_weights(), reference.get_weights()):
+    for mine, theirs in zip(ours.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
     assert float(loss) == pytest.approx(history.history["loss"][0], rel=1e-4)
     assert float(accuracy) == pytest.approx(history.history["accuracy"][0], abs=1e-6)
@@ -94,7 +95,36 @@ def test_epoch_records_carry_every_per_epoch_metric(small_model):
 
 
 def test_epoch_orders_are_seeded_permutations():
-    orders = epoch_orders(100, 3, seed=5)
+    orders = list(epoch_orders(100, 3, seed=5))
     assert all(sorted(order.tolist()) == list(range(100)) for order in orders)
     assert not np.array_equal(orders[0], orders[1])
-    assert all(np.array_equal(a, b) for a, b in zip(orders, epoch_orders(100, 3, seed=5)))
+    assert all(np.array_equal(a, b) for a, b in zip(orders, epoch_orders(100, 3, seed=5), strict=True))
+
+
+def test_epoch_orders_are_drawn_lazily():
+    orders = epoch_orders(60000, 10**9, seed=1)  # a list would need 480 TB; a generator holds one order
+    assert len(next(orders)) == 60000 and len(next(orders)) == 60000
+
+
+def test_compiled_models_are_shared_only_by_runs_of_one_description():
+    from mnistflow.training import CompiledModels
+
+    models, base = CompiledModels(), parse_params(small_params()).train
+    assert models.get(base) is models.get(dataclasses.replace(base, seed=7, epochs=3, learning_rate=0.01))
+    for change in ({"units": 32}, {"activation": "tanh"}, {"batch_size": 32}, {"loss": "clipped_crossentropy"},
+                   {"output_initializer": "glorot_uniform"}, {"optimizer": "sgd"}):
+        assert models.get(dataclasses.replace(base, **change)) is not models.get(base), change
+    assert len(models.by_key) == 7
+
+
+def test_a_reused_compiled_model_trains_like_a_fresh_one(small_splits):
+    from mnistflow.training import CompiledModels
+
+    params = parse_params(small_params(train={"epochs": 1}))
+    train, validation = small_splits["train"], small_splits["validation"]
+    fresh, _ = pipeline.train_model(params, train, validation)
+    shared = CompiledModels()
+    pipeline.train_model(dataclasses.replace(params, train=dataclasses.replace(params.train, seed=9)), train,
+                         validation, compiled_models=shared)
+    reused, _ = pipeline.train_model(params, train, validation, compiled_models=shared)
+    assert _weights_digest(reused) == _weights_digest(fresh)

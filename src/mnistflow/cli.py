@@ -12,53 +12,63 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mnistflow import paths
 from mnistflow.errors import UsageError, one_line_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Track, compare, register and use mnistflow models.")
-ExperimentOption = Annotated[str, typer.Option(help="MLflow experiment (MLFLOW_EXPERIMENT_NAME overrides)")]
+ExperimentOption = Annotated[str | None, typer.Option(
+    "--mlflow-experiment",
+    help="MLflow experiment (default: tracking.experiment in params.yaml; MLFLOW_EXPERIMENT_NAME overrides)")]
 ModelNameOption = Annotated[str, typer.Option("--name", help="registered model name")]
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     max = "max"
     min = "min"
 
 
-class Split(str, enum.Enum):
+class SplitName(enum.StrEnum):
     test = "test"
     train = "train"
 
 
-class Executor(str, enum.Enum):
+class Executor(enum.StrEnum):
     process = "process"
     ray = "ray"
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     table = "table"
     markdown = "markdown"
     csv = "csv"
 
 
-def _connect(experiment: str) -> str:
+def _connect(experiment: str | None, create: bool = False) -> str:
+    """Connect to the project's store; the experiment defaults to params.yaml's `tracking.experiment`."""
     from mnistflow import runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    from mnistflow.params import load_params
 
-    return tracking.connect(experiment)
+    root = tracking.require_project_root()
+    if experiment is None:
+        experiment = load_params(root / paths.PARAMS).tracking.experiment
+    return tracking.connect(experiment, root, create=create)
 
 
 @app.command()
 @one_line_errors
 def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test_accuracy",
              direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
-             name: ModelNameOption = "mnist-mlp", experiment: ExperimentOption = "mnistflow") -> None:
+             name: ModelNameOption = "mnist-mlp", experiment: ExperimentOption = None) -> None:
     """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
-    from mnistflow.tracking import project_root, registry
+    from mnistflow.tracking import registry, require_project_root
 
     experiment_id = _connect(experiment)
     outcome = registry.register_best(experiment_id, name, metric, direction.value,
-                                     project_root() / ".mnistflow-registry.lock")
+                                     require_project_root() / paths.REGISTRY_LOCK)
     print(outcome.message)
+    if outcome.candidate is None and outcome.version is None:
+        raise typer.Exit(1)  # nothing to register and no champion: not a success
 
 
 @app.command()
@@ -67,14 +77,15 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
             ascending: Annotated[bool, typer.Option("--ascending")] = False,
             filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`train.units` = '128'\"")] = "",
             output_format: Annotated[Format, typer.Option("--format")] = Format.table,
-            experiment: ExperimentOption = "mnistflow") -> None:
+            experiment: ExperimentOption = None) -> None:
     """Print the experiment's finished runs: params that differ, plus key metrics."""
     from rich.table import Table
 
     from mnistflow.comparison import comparison_table, to_markdown
     from mnistflow.tracking import queries
 
-    table = comparison_table(queries.runs_frame(_connect(experiment), filter), sort, ascending)
+    runs, params, _ = queries.runs_table(_connect(experiment), filter)
+    table = comparison_table(runs, params, sort, ascending)
     if output_format is Format.csv:
         sys.stdout.write(table.to_csv(index=False))
     elif output_format is Format.markdown:
@@ -88,21 +99,43 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
 
 @app.command()
 @one_line_errors
+def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose process is gone")] = False,
+         mark_killed: Annotated[bool, typer.Option("--mark-killed", help="end the stale runs as KILLED")] = False,
+         experiment: ExperimentOption = None) -> None:
+    """List the runs the store calls RUNNING: is the process that started each alive, gone, or elsewhere?"""
+    from mnistflow.tracking import runs as run_states
+
+    running = run_states.running_runs([_connect(experiment)])
+    gone = [run for run in running if run.process == "gone"]
+    for run in gone if stale else running:
+        print(f"{run.run_id}  {run.process:7}  {run.host}:{run.pid}  {run.name}")
+    if mark_killed and gone:
+        run_states.mark_killed([run.run_id for run in gone])
+        print(f"{len(gone)} stale run(s) marked KILLED")
+    elif gone:
+        print(f"{len(gone)} stale run(s): their process is gone; `mnistflow runs --mark-killed` ends them KILLED")
+    elif not running:
+        print("no RUNNING runs")
+
+
+@app.command()
+@one_line_errors
 def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or .npy arrays")],
             model_uri: Annotated[str | None, typer.Option(help="default: models:/<name>@champion")] = None,
             name: ModelNameOption = "mnist-mlp", json_output: Annotated[bool, typer.Option("--json")] = False,
-            experiment: ExperimentOption = "mnistflow") -> None:
+            ) -> None:
     """Predict the digit in each file; a bad file is reported and the others still run (exit 1)."""
+    from mnistflow import runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
     from mnistflow.images import ImageFileError, load_digits
     from mnistflow.tracking import queries
 
-    _connect(experiment)
+    tracking.use_store(tracking.require_project_root())
     model = queries.load_model(model_uri or f"models:/{name}@champion")
     results, failures = [], 0
     for path in files:
         try:
             digits = load_digits(path)
-        except ImageFileError as error:
+        except (ImageFileError, OSError) as error:  # one bad file is that file's error alone
             print(f"error: {error}", file=sys.stderr)
             failures += 1
             continue
@@ -120,25 +153,26 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
 @app.command()
 @one_line_errors
 def show(index: Annotated[int, typer.Argument(help="image index within the split")],
-         split: Annotated[Split, typer.Option()] = Split.test,
+         split: Annotated[SplitName, typer.Option()] = SplitName.test,
          run: Annotated[str | None, typer.Option(help="run id (default: latest finished run)")] = None,
          model_uri: Annotated[str | None, typer.Option()] = None,
-         data: Annotated[Path, typer.Option(help="raw MNIST .npz")] = Path("data/raw/mnist.npz"),
+         data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
          out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
-         experiment: ExperimentOption = "mnistflow") -> None:
+         experiment: ExperimentOption = None) -> None:
     """Write a PNG of one image with its label and the model's ten class probabilities."""
     from mnistflow import plots
     from mnistflow.data import load_mnist
-    from mnistflow.tracking import queries
+    from mnistflow.tracking import queries, require_project_root
 
-    arrays = load_mnist(data)
+    root = require_project_root()
+    arrays = load_mnist(data or paths.raw_data(root))
     images, labels = arrays[f"x_{split.value}"], arrays[f"y_{split.value}"]
     if not 0 <= index < len(images):
         raise UsageError(f"index {index} is out of range for the {split.value} split (0-{len(images) - 1})")
     experiment_id = _connect(experiment)
     uri = model_uri or queries.model_uri_of_run(run or queries.latest_model_run(experiment_id))
     probabilities = queries.predict_probabilities(queries.load_model(uri), images[index:index + 1])[0]
-    out = out or Path(f"show_{split.value}_{index}.png")
+    out = out or root / paths.SHOWN / f"{split.value}_{index}.png"
     plots.save(plots.digit_probabilities_figure(images[index], int(labels[index]), probabilities,
                                                 f"{split.value} image #{index} — model {uri}"), out)
     print(out)
@@ -146,44 +180,38 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
 
 @app.command()
 @one_line_errors
-def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides and grid")] = Path("study.yaml"),
-          config: Annotated[list[str], typer.Option(help="named configuration(s) in configs/ instead of the grid")] = [],  # noqa: B006
+def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides and grid")] = paths.STUDY,
+          config: Annotated[list[str], typer.Option(
+              help="named configuration(s) in configs/ instead of the grid")] = [],  # noqa: B006
           seeds: Annotated[str | None, typer.Option(help="e.g. 1-8 or 1,2,3 (default: the study file's)")] = None,
           set_: Annotated[list[str], typer.Option("--set", help="override for every run, e.g. train.epochs=5")] = [],  # noqa: B006
           workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
           resume: Annotated[str | None, typer.Option(help="parent run id of an interrupted study")] = None,
           name: Annotated[str, typer.Option(help="study name, tagged on the parent run")] = "collapse",
-          executor: Annotated[Executor, typer.Option(help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
-          params: Annotated[Path, typer.Option()] = Path("params.yaml"),
-          data: Annotated[Path, typer.Option(help="raw MNIST .npz")] = Path("data/raw/mnist.npz"),
-          experiment: ExperimentOption = "mnistflow") -> None:
+          executor: Annotated[Executor, typer.Option(
+              help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
+          params: Annotated[Path, typer.Option()] = paths.PARAMS,
+          data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
+          experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
-    import yaml
-
-    from mnistflow import study as study_module
-    from mnistflow.data import load_mnist
-    from mnistflow.params import load_params
-    from mnistflow.study_runner import StudyContext, execute
-    from mnistflow.tracking import project_root, tracking_uri
-
-    load_params(params)
-    load_mnist(data)
-    raw_params = yaml.safe_load(params.read_text())
-    spec = study_module.read_study_file(study_file) if not config or seeds is None else {}
-    extra = dict(study_module.parse_assignment(item) for item in set_)
-    if config:
-        configurations = [(item, {**study_module.read_overrides(Path("configs") / f"{item}.yaml"), **extra})
-                          for item in config]
-    else:
-        configurations = study_module.grid_configurations({**spec.get("base", {}), **extra}, spec.get("grid", {}))
-    seed_list = study_module.parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
-    jobs = study_module.make_jobs(configurations, seed_list, raw_params)
-    context = StudyContext(raw_params, str(data.resolve()), tracking_uri(project_root()), experiment, "")
-    Console(stderr=True).print(f"study {name}: {len(configurations)} configurations x {len(seed_list)} seeds "
-                               f"= {len(jobs)} runs on {workers} workers")
     from mnistflow.comparison import to_markdown
+    from mnistflow.params import parse_params, read_mapping
+    from mnistflow.study import plan
+    from mnistflow.study_runner import run_study
+    from mnistflow.tracking import require_project_root
 
-    print(to_markdown(execute(jobs, context, workers, Console(stderr=True), name, resume, executor.value)))
+    raw_params = read_mapping(params)
+    data = data or paths.raw_data(require_project_root())
+    if not data.is_file():
+        raise UsageError(f"--data {data}: file not found")
+    jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
+    console = Console(stderr=True)
+    console.print(f"study {name}: {len(jobs.configurations)} configurations x {len(jobs.seeds)} seeds "
+                  f"= {len(jobs.jobs)} runs on {workers} workers")
+    experiment = experiment or parse_params(raw_params).tracking.experiment
+    summary = run_study(jobs.jobs, raw_params, data.resolve(), experiment, workers, console, name, resume,
+                        executor.value)
+    print(to_markdown(summary))
 
 
 @app.command()
@@ -196,7 +224,7 @@ def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.
 
     from mnistflow.study import read_overrides
 
-    overrides = read_overrides(Path("configs") / f"{name}.yaml")
+    overrides = read_overrides(paths.config_file(name))
     command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if queue else [])]
     for key, value in overrides.items():
         command += ["-S", f"{key}={json.dumps(value)}"]

@@ -9,17 +9,17 @@ from mnistflow.errors import UsageError
 KEY_METRICS = ("test_accuracy", "test_macro_f1", "test_loss", "final_collapsed_classes", "epochs_collapsed")
 
 
-def comparison_table(runs: pd.DataFrame, sort_by: str = "test_accuracy", ascending: bool = False) -> pd.DataFrame:
+def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test_accuracy",
+                     ascending: bool = False) -> pd.DataFrame:
+    """`runs` has run_id, run_name, each param (named in `params`) and metric as a column."""
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "run_name", *KEY_METRICS])
-    params = [column for column in runs.columns if column.startswith("params.")]
-    differing = [column for column in params if runs[column].astype(str).nunique(dropna=False) > 1]
-    metrics = [f"metrics.{name}" for name in KEY_METRICS if f"metrics.{name}" in runs.columns]
-    table = runs[["run_id", "tags.mlflow.runName", *differing, *metrics]].copy()
-    table.columns = ["run_id", "run_name", *(column.split(".", 1)[1] for column in differing + metrics)]
+    differing = [name for name in params if runs[name].astype(str).nunique(dropna=False) > 1]
+    metrics = [name for name in KEY_METRICS if name in runs.columns]
+    table = runs[["run_id", "run_name", *differing, *metrics]].copy()
     table["run_id"] = table["run_id"].str[:8]
     if sort_by not in table.columns:
-        raise UsageError(f"cannot sort by {sort_by!r}: choose one of {', '.join(table.columns)}")
+        raise UsageError(f"--sort {sort_by!r}: choose one of {', '.join(table.columns)}")
     return table.sort_values(sort_by, ascending=ascending, na_position="last", ignore_index=True)
 
 

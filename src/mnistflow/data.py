@@ -6,30 +6,28 @@ import dataclasses
 import hashlib
 import zipfile
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from mnistflow import archives
+from mnistflow.errors import DataError, ParamsError
 
 # sha256 of array.tobytes() for canonical MNIST (see data/raw/README.md).
-EXPECTED_SHA256 = {
+EXPECTED_SHA256 = MappingProxyType({
     "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
     "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
     "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
     "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
-}
-EXPECTED_SHAPES = {
+})
+EXPECTED_SHAPES = MappingProxyType({
     "x_train": (60000, 28, 28),
     "y_train": (60000,),
     "x_test": (10000, 28, 28),
     "y_test": (10000,),
-}
+})
 NUM_CLASSES = 10
 IMAGE_PIXELS = 28 * 28
-
-
-class DataError(ValueError):
-    """A data file that cannot be used; the message names the file and what was expected."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +43,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: a single .npy array, expected an .npz archive of named arrays")
+        with loaded as archive:
             return {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
         raise DataError(f"{path}: not a readable .npz archive ({error})") from None
@@ -91,7 +92,9 @@ def split_indices(count: int, validation_fraction: float, seed: int) -> tuple[np
     """Shuffle range(count) with `seed` and cut it into (train, validation) index arrays, each sorted."""
     validation_count = round(count * validation_fraction)
     if not 1 <= validation_count < count:
-        raise ValueError(f"validation_fraction {validation_fraction} leaves no train or validation images")
+        raise ParamsError(f"prepare.validation_fraction {validation_fraction} of {count} images leaves "
+                          f"{validation_count} validation and {count - validation_count} training images; "
+                          "each needs at least 1")
     order = np.random.default_rng(seed).permutation(count)
     return np.sort(order[validation_count:]), np.sort(order[:validation_count])
 
@@ -116,6 +119,13 @@ def prepare_splits(arrays: dict[str, np.ndarray], params) -> dict[str, Split]:
     return {"train": make_split(images, labels, train, params.scale),
             "validation": make_split(images, labels, validation, params.scale),
             "test": make_split(arrays["x_test"], arrays["y_test"], np.arange(len(arrays["y_test"])), params.scale)}
+
+
+def check_batch_fits(batch_size: int, train: Split) -> None:
+    """A batch larger than the training split cannot run: say so before any work."""
+    if batch_size > len(train.labels):
+        raise ParamsError(f"train.batch_size is {batch_size}, larger than the training split "
+                          f"({len(train.labels)} images)")
 
 
 def save_split(split: Split, path: str | Path) -> None:

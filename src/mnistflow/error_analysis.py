@@ -13,7 +13,7 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
-MISTAKE_COLUMNS = ["index", "label", "prediction", "p_prediction", "p_label", "second_best"]
+MISTAKE_COLUMNS = ("index", "label", "prediction", "p_prediction", "p_label", "second_best")
 
 
 def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> pd.DataFrame:
@@ -30,7 +30,7 @@ def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.nd
         "p_prediction": probabilities[rows, predictions][wrong],
         "p_label": probabilities[rows, labels][wrong],
         "second_best": ranked[wrong, 1],
-    }, columns=MISTAKE_COLUMNS)
+    }, columns=list(MISTAKE_COLUMNS))
     return table.sort_values(["p_prediction", "index"], ascending=[False, True], ignore_index=True)
 
 

@@ -1,44 +1,99 @@
-"""Turning expected failures into one clear line and a non-zero exit code."""
+"""The one error family, and how entry points turn it into one line.
+
+Rule: an entry point (a stage's or a command's ``main``, wrapped in ``one_line_errors``) prints one line and
+exits 2 for a ``MnistflowError`` (a param, data file, command-line value, image file or tracking store the
+user can fix) and for the OSErrors of file access (missing, unreadable or read-only file, full disk). Ctrl-C
+exits 130 and SIGTERM 143, each with one line. Everything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+TERMINATED_EXIT = 143
+FILE_ACCESS_ERRNOS = frozenset({errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+                                errno.EISDIR, errno.ENOTDIR, errno.ENAMETOOLONG})
 
 
-class UsageError(ValueError):
+class MnistflowError(Exception):
+    """Something the user can fix; the message names the key, file or store and what was expected."""
+
+
+class ParamsError(MnistflowError):
+    """A params file, study file or override that cannot be used."""
+
+
+class DataError(MnistflowError):
+    """A data or pipeline file that cannot be used."""
+
+
+class UsageError(MnistflowError):
     """A command-line value that cannot be used."""
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Failures caused by input or environment, reported in one line instead of a traceback."""
-    from mnistflow.data import DataError
-    from mnistflow.params import ParamsError
+class TrackingError(MnistflowError):
+    """The tracking store cannot be used; the message says which store and why."""
 
-    # OSError: a missing or unwritable file, a full disk: the environment, not a bug.
-    errors: list[type[BaseException]] = [UsageError, ParamsError, DataError, OSError]
-    # Only modules already loaded can have raised their errors; importing them here would be slow.
-    for module, name in (("mnistflow.tracking", "TrackingError"), ("mnistflow.images", "ImageFileError")):
-        if module in sys.modules:
-            errors.append(getattr(sys.modules[module], name))
-    return tuple(errors)
+
+class ImageFileError(MnistflowError):
+    """A file that cannot be read as a digit; the message names the file."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that runs end KILLED like on Ctrl-C."""
+
+
+def raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated(f"received signal {signum}")
+
+
+def is_file_access_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in FILE_ACCESS_ERRNOS
+
+
+def _ignore_further_signals() -> None:
+    """While an entry point is exiting, a second Ctrl-C or SIGTERM must not turn into a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _report_interrupt(message: str, code: int) -> SystemExit:
+    _ignore_further_signals()
+    print(message, file=sys.stderr)
+    return SystemExit(code)
 
 
 def one_line_errors(main: Callable[..., None]) -> Callable[..., None]:
-    """Run `main`; print `error: ...` on stderr and exit 2 for user errors, 130 on Ctrl-C."""
+    """Run `main` with SIGTERM raising Terminated; report user errors and interrupts in one line."""
 
     @functools.wraps(main)
     def wrapper(*arguments, **keywords):
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, raise_terminated) if in_main_thread else None
         try:
             return main(*arguments, **keywords)
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
-        except user_errors() as error:
+            raise _report_interrupt("interrupted", INTERRUPTED_EXIT) from None
+        except Terminated:
+            raise _report_interrupt("terminated", TERMINATED_EXIT) from None
+        except MnistflowError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(USER_ERROR_EXIT) from None
+        except OSError as error:
+            if not is_file_access_error(error):
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(USER_ERROR_EXIT) from None
+        finally:
+            if previous is not None and signal.getsignal(signal.SIGTERM) is raise_terminated:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper

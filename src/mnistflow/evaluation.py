@@ -75,14 +75,15 @@ def _gallery(path: Path, table: pd.DataFrame, images_by_index: dict[int, np.ndar
 
 def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, params: Params) -> dict[str, pd.DataFrame]:
     """Galleries of mistakes (per class and most confident), the table of all mistakes, label issues."""
-    images_by_index = dict(zip(test.indices.tolist(), test.images))
+    images_by_index = dict(zip(test.indices.tolist(), test.images, strict=True))
     mistakes = error_analysis.mistakes_table(evaluation.probabilities, test.labels, test.indices)
     issues = error_analysis.label_issues_table(evaluation.probabilities, test.labels, test.indices,
                                                params.evaluate.label_issues_top_k)
     limit = params.evaluate.class_gallery_limit
     for label in range(NUM_CLASSES):
         of_class = error_analysis.mistakes_of_class(mistakes, label)
-        shown = f"the {limit} most confident shown, all in mistakes.csv" if len(of_class) > limit else "most confident first"
+        shown = (f"the {limit} most confident shown, all in mistakes.csv" if len(of_class) > limit
+                 else "most confident first")
         _gallery(folder / f"class_{label}_mistakes.png", of_class.head(limit), images_by_index,
                  f"Test images of class {label} the model got wrong: {len(of_class)} ({shown})")
     top = mistakes.head(params.evaluate.confident_mistakes)

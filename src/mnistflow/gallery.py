@@ -18,7 +18,7 @@ MARGIN = 6
 HEADER_HEIGHT = 30
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
@@ -42,7 +42,7 @@ def render(images: np.ndarray, captions: Sequence[str], heading: str, columns: i
     if count == 0:
         draw.text((MARGIN, HEADER_HEIGHT + 10), "(none)", fill=0, font=_font(14))
     caption_font = _font(12)
-    for position, (image, caption) in enumerate(zip(images, captions)):
+    for position, (image, caption) in enumerate(zip(images, captions, strict=True)):
         left = MARGIN + (position % columns) * cell_width
         top = HEADER_HEIGHT + (position // columns) * cell_height
         canvas.paste(_tile(image), (left, top))

@@ -1,4 +1,7 @@
-"""User images to MNIST-framed 28x28 arrays: a light digit on black, fitted in 20x20, its centre of mass at (14, 14) as in MNIST."""
+"""User images to MNIST-framed 28x28 arrays.
+
+A light digit on black, fitted in 20x20, its centre of mass at (14, 14), as in MNIST.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
-
-class ImageFileError(ValueError):
-    """A file that cannot be read as a digit; the message names the file."""
+from mnistflow.errors import ImageFileError
 
 
 def mnist_frame(gray: np.ndarray) -> np.ndarray:
@@ -46,10 +47,27 @@ def load_digits(path: str | Path) -> np.ndarray:
         return _load_array(path)
     try:
         with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"), np.float32)
-    except (UnidentifiedImageError, OSError) as error:
+            gray = grayscale(image)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise ImageFileError(f"{path}: not a readable image ({error})") from None
     return mnist_frame(gray)[np.newaxis]
+
+
+def grayscale(image: Image.Image) -> np.ndarray:
+    """Gray pixels of any image; a transparent image is laid on the background that shows its digit.
+
+    A digit drawn only through transparency (one colour, opaque where the pen went) would vanish in a plain
+    conversion to gray: it is laid on black when its colour is light and on white when it is dark.
+    """
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return np.asarray(image.convert("L"), np.float32)
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), np.float32)
+    gray = np.asarray(rgba.convert("L"), np.float32)
+    opaque = alpha > 127
+    ink = float(gray[opaque].mean()) if opaque.any() else 0.0
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(background, rgba).convert("L"), np.float32)
 
 
 def _load_array(path: Path) -> np.ndarray:
@@ -62,4 +80,8 @@ def _load_array(path: Path) -> np.ndarray:
     if array.ndim != 3 or array.shape[1:] != (28, 28) or not np.issubdtype(array.dtype, np.number):
         raise ImageFileError(f"{path}: expected a numeric array of shape (28, 28) or (N, 28, 28), "
                              f"got {array.dtype} {array.shape}")
+    if len(array) == 0:
+        raise ImageFileError(f"{path}: holds no image (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise ImageFileError(f"{path}: holds NaN or infinite pixels; expected finite values in 0-255")
     return array.astype(np.float32)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import MappingProxyType
 
-PARAMETERS = {
+PARAMETERS = MappingProxyType({
     "epochs": "train.epochs", "units": "train.units", "learning_rate": "train.learning_rate",
     "batch_size": "train.batch_size", "seed": "train.seed", "loss": "train.loss",
     "output_initializer": "train.output_initializer", "threads": "train.threads",
     "scale": "prepare.scale", "validation_fraction": "prepare.validation_fraction",
-}
-ENTRY_STAGES = {"main": [], "prepare": ["--single-item", "prepare"], "train": ["--single-item", "train"],
-                "evaluate": ["--single-item", "evaluate"]}
+})
+ENTRY_STAGES = MappingProxyType({"main": (), "prepare": ("--single-item", "prepare"),
+                                 "train": ("--single-item", "train"), "evaluate": ("--single-item", "evaluate")})
 
 
 def dvc_command(entry: str, assignments: list[str]) -> list[str]:

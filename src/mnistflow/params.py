@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from mnistflow.errors import ParamsError
+
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd", "adagrad")
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid", "softplus", "linear")
 INITIALIZERS = (
@@ -24,10 +26,7 @@ INITIALIZERS = (
 LOSSES = ("crossentropy", "clipped_crossentropy")
 SOURCES = ("file", "keras")
 MAX_THREADS = 256
-
-
-class ParamsError(ValueError):
-    """A params file that cannot be used; the message names the key and what was expected."""
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 
 
 def _require(condition: bool, key: str, expected: str, value: Any) -> None:
@@ -51,6 +50,7 @@ class PrepareParams:
         _require_choice(self.source, "prepare.source", SOURCES)
         _require(0 < self.validation_fraction < 1, "prepare.validation_fraction", "in (0, 1)",
                  self.validation_fraction)
+        _require(0 <= self.split_seed <= MAX_SEED, "prepare.split_seed", f"an integer in 0-{MAX_SEED}", self.split_seed)
         _require(self.train_limit is None or self.train_limit >= 20, "prepare.train_limit",
                  "null or an integer >= 20", self.train_limit)
 
@@ -70,6 +70,7 @@ class TrainParams:
     threads: int
 
     def __post_init__(self) -> None:
+        _require(0 <= self.seed <= MAX_SEED, "train.seed", f"an integer in 0-{MAX_SEED}", self.seed)
         _require(self.units >= 1, "train.units", "an integer >= 1", self.units)
         _require_choice(self.activation, "train.activation", ACTIVATIONS)
         _require_choice(self.hidden_initializer, "train.hidden_initializer", INITIALIZERS)
@@ -156,7 +157,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
     values = {}
     for name in names:
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, raw[name], f"{prefix}{name}.")
         else:
             values[name] = _check_type(raw[name], hint, f"{prefix}{name}")
@@ -167,18 +168,46 @@ def parse_params(raw: Any) -> Params:
     return _build(Params, raw, "")
 
 
-def load_params(path: str | Path) -> Params:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not a silent overwrite."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ParamsError(f"key {duplicates[0]!r} is given twice (line {node.start_mark.line + 1})")
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's content; a missing, non-UTF-8 or invalid file, or a duplicate key, is a ParamsError."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ParamsError(f"{path}: params file not found") from None
-    except yaml.YAMLError as error:
-        raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raise ParamsError(f"{path}: file not found") from None
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
-        return parse_params(raw)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except ParamsError as error:
         raise ParamsError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+
+
+def read_mapping(path: str | Path) -> dict:
+    """params.yaml as a plain mapping, after checking that it parses into valid Params."""
+    raw = read_yaml(path)
+    try:
+        parse_params(raw)
+    except ParamsError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    return raw
+
+
+def load_params(path: str | Path) -> Params:
+    return parse_params(read_mapping(path))
 
 
 def flatten(params: Params, sections: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -11,23 +11,26 @@ import numpy as np
 from keras import layers
 
 from mnistflow import archives, atomic, runtime
-from mnistflow.data import Split
+from mnistflow.data import NUM_CLASSES, Split, check_batch_fits
+from mnistflow.errors import DataError
 from mnistflow.model import build_model
 from mnistflow.params import Params
-from mnistflow.training import EpochCallback, EpochRecord, Trainer, compiled_for
+from mnistflow.training import CompiledModels, EpochCallback, EpochRecord, Trainer
 
 
-def train_model(params: Params, train: Split, validation: Split,
-                callbacks: Sequence[EpochCallback] = ()) -> tuple[keras.Model, list[EpochRecord]]:
+def train_model(params: Params, train: Split, validation: Split, callbacks: Sequence[EpochCallback] = (),
+                compiled_models: CompiledModels | None = None) -> tuple[keras.Model, list[EpochRecord]]:
     """Seed everything, build a fresh model and train it: no state survives from an earlier call.
 
-    The training itself runs in the process's compiled model of this shape, restarted from the fresh
-    model's weights; the trained weights are copied back into the fresh model, which is returned.
+    The training runs in the caller's compiled model of this description (`compiled_models`, or a new one),
+    restarted from the fresh model's seeded weights; the trained weights are copied back into the fresh
+    model, which is returned, so the caller never holds the shared one.
     """
+    check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads)
     runtime.seed_everything(params.train.seed)
     model = build_model(params.train)
-    compiled = compiled_for(params.train)
+    compiled = (compiled_models or CompiledModels()).get(params.train)
     compiled.restart(model.get_weights(), params.train.learning_rate)
     trainer = Trainer(compiled, params.diagnostics.collapse_threshold, params.diagnostics.saturation_sample)
     records = trainer.fit(train, validation, params.train.epochs, params.train.seed, callbacks)
@@ -52,9 +55,22 @@ def write_history(path: str | Path, rows: Sequence[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
+                   *(f"val_recall_{label}" for label in range(NUM_CLASSES)))
+
+
 def read_history(path: str | Path) -> list[dict[str, float]]:
+    """models/history.csv; a file without the expected columns, or with non-numbers, is a DataError."""
     with open(path, newline="") as handle:
-        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+        rows = list(csv.DictReader(handle))
+    missing = [column for column in HISTORY_COLUMNS if not rows or column not in rows[0]]
+    if missing:
+        raise DataError(f"{path}: expected a per-epoch CSV with columns {', '.join(HISTORY_COLUMNS[:5])}, "
+                        f"val_recall_0-9; {'no rows' if not rows else 'missing ' + missing[0]}")
+    try:
+        return [{key: float(value) for key, value in row.items()} for row in rows]
+    except (TypeError, ValueError) as error:
+        raise DataError(f"{path}: not a number in the per-epoch CSV ({error})") from None
 
 
 def collapse_summary(records: Sequence[EpochRecord]) -> dict[str, float]:

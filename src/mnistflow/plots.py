@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from mnistflow import atomic  # noqa: E402
 from mnistflow.data import NUM_CLASSES  # noqa: E402
 
-CLASS_COLOURS = plt.get_cmap("tab10").colors
+CLASS_COLOURS = tuple(matplotlib.colormaps["tab10"](label) for label in range(NUM_CLASSES))
 
 
 def save(figure: Figure, path: str | Path) -> None:

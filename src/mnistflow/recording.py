@@ -11,7 +11,7 @@ import keras
 from mnistflow import pipeline, tracking
 from mnistflow.data import Split
 from mnistflow.params import Params, flatten
-from mnistflow.training import EpochCallback, EpochRecord
+from mnistflow.training import CompiledModels, EpochCallback, EpochRecord
 
 if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
     from mnistflow.evaluation import Evaluation
@@ -58,3 +58,17 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
     tables = evaluation.write_error_reports(errors, result, test, params)
     log_evaluation(result, tables, figures, errors)
     return result
+
+
+def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels) -> dict:
+    """A whole run inside the active run, as a study does it: train, log, evaluate into a scratch folder."""
+    import tempfile
+
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params)],
+                                          compiled_models)
+    log_training(params, model, records, splits["validation"])
+    with tempfile.TemporaryDirectory() as folder:
+        result = evaluate_and_log(model, params, splits["test"], pipeline.history_rows(records),
+                                  Path(folder, "figures"), Path(folder, "errors"))
+    return {"status": "FINISHED", "test_accuracy": result.metrics["test_accuracy"],
+            **pipeline.collapse_summary(records)}

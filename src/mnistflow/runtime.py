@@ -10,7 +10,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mnistflow.params import ParamsError  # noqa: E402
+from mnistflow.errors import ParamsError  # noqa: E402
 
 
 def configure(threads: int) -> None:

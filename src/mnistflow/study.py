@@ -15,7 +15,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mnistflow.params import Params, ParamsError, parse_params
+from mnistflow.errors import ParamsError
+from mnistflow.params import MAX_SEED, Params, parse_params, read_yaml
+
+MAX_SEEDS = 10_000  # runs per configuration; a typo like 1-100000000 must not fill memory first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +31,7 @@ class Job:
 
 
 def read_overrides(path: Path) -> dict[str, Any]:
-    try:
-        overrides = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: configuration file not found") from None
+    overrides = read_yaml(path)
     if not isinstance(overrides, dict):
         raise ParamsError(f"{path}: expected a mapping of dotted params to values")
     return overrides
@@ -66,7 +66,7 @@ def config_key(overrides: dict[str, Any]) -> str:
 def grid_configurations(base: dict[str, Any], grid: dict[str, list]) -> list[tuple[str, dict[str, Any]]]:
     """(key, overrides) for each point of the grid; the key names only the values that vary."""
     names = sorted(grid)
-    points = [dict(zip(names, values)) for values in itertools.product(*(grid[name] for name in names))]
+    points = [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[name] for name in names))]
     return [(config_key(point), {**base, **point}) for point in points]
 
 
@@ -84,14 +84,17 @@ def parse_seeds(text: str) -> list[int]:
     try:
         if "-" in text:
             first, last = (int(part) for part in text.split("-", 1))
-            seeds = list(range(first, last + 1))
+            count = last - first + 1
         else:
-            seeds = [int(part) for part in text.split(",")]
+            parts = [int(part) for part in text.split(",")]
+            first, last, count = min(parts), max(parts), len(parts)
     except ValueError:
         raise ParamsError(f"seeds must look like 1-8 or 1,2,3, got {text!r}") from None
-    if not seeds:
+    if count < 1:
         raise ParamsError(f"seeds {text!r} name no seed")
-    return seeds
+    if count > MAX_SEEDS or first < 0 or last > MAX_SEED:
+        raise ParamsError(f"seeds {text!r}: at most {MAX_SEEDS} seeds, each in 0-{MAX_SEED}")
+    return list(range(first, last + 1)) if "-" in text else parts
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
@@ -100,6 +103,29 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not separator or "." not in name:
         raise ParamsError(f"--set expects section.key=value, got {text!r}")
     return name.strip(), yaml.safe_load(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a study will run: its configurations (key, overrides), its seeds, and every job."""
+
+    configurations: list[tuple[str, dict[str, Any]]]
+    seeds: list[int]
+    jobs: list[Job]
+
+
+def plan(study_file: Path, configs: list[Path], seeds: str | None, assignments: list[str], raw_params: dict) -> Plan:
+    """The study's jobs, every one validated. Overrides apply in this order: the study file's `base`, then the
+    grid point or the named configuration (which replaces the grid), then each `--set`."""
+    spec = read_study_file(study_file) if study_file.is_file() or not configs else {}
+    base = {**spec.get("base", {}), **dict(parse_assignment(item) for item in assignments)}
+    if configs:
+        configurations = [(path.stem, {**spec.get("base", {}), **read_overrides(path),
+                                       **dict(parse_assignment(item) for item in assignments)}) for path in configs]
+    else:
+        configurations = grid_configurations(base, spec.get("grid", {}))
+    seed_list = parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
+    return Plan(configurations, seed_list, make_jobs(configurations, seed_list, raw_params))
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import keras
 import numpy as np
@@ -33,10 +33,14 @@ class EpochRecord:
 EpochCallback = Callable[[EpochRecord], None]
 
 
-def epoch_orders(count: int, epochs: int, seed: int) -> list[np.ndarray]:
-    """The shuffled sample order of every epoch, drawn from one seeded generator."""
+def epoch_orders(count: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
+    """The shuffled sample order of each epoch, drawn from one seeded generator as the epoch starts.
+
+    Drawn lazily: memory stays one permutation whatever `epochs` is.
+    """
     generator = np.random.default_rng(seed)
-    return [generator.permutation(count) for _ in range(epochs)]
+    for _ in range(epochs):
+        yield generator.permutation(count)
 
 
 def make_epoch_function(model: keras.Model, loss: keras.losses.Loss,
@@ -54,7 +58,7 @@ def make_epoch_function(model: keras.Model, loss: keras.losses.Loss,
         with tf.GradientTape() as tape:
             probabilities = model(tf.gather(images, batch), training=True)
             batch_loss = loss(targets, probabilities)
-        optimizer.apply_gradients(zip(tape.gradient(batch_loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(batch_loss, variables), variables, strict=True))
         hits = tf.equal(tf.argmax(probabilities, -1), tf.argmax(targets, -1))
         return batch_loss * tf.cast(tf.size(batch), tf.float32), tf.reduce_sum(tf.cast(hits, tf.float32))
 
@@ -121,18 +125,37 @@ class CompiledModel:
         self.optimizer.learning_rate = learning_rate
 
 
-_compiled: dict[tuple, CompiledModel] = {}
+# What `CompiledModel.restart` sets for each run: runs that differ only in these share a compiled model.
+RESTART_FIELDS = frozenset({"seed", "epochs", "learning_rate"})
 
 
-def compiled_for(params: TrainParams) -> CompiledModel:
-    """The process's CompiledModel for this architecture, loss, optimizer and batch size."""
-    key = (params.units, params.activation, params.loss, params.optimizer, params.batch_size)
-    if key not in _compiled:
-        model, loss = build_model(params), make_loss(params.loss)
-        optimizer = make_optimizer(params.optimizer, params.learning_rate)
-        _compiled[key] = CompiledModel(model, optimizer, make_epoch_function(model, loss, optimizer, params.batch_size),
-                                       make_evaluate_function(model, loss))
-    return _compiled[key]
+def compile_model(params: TrainParams) -> CompiledModel:
+    model, loss = build_model(params), make_loss(params.loss)
+    optimizer = make_optimizer(params.optimizer, params.learning_rate)
+    return CompiledModel(model, optimizer, make_epoch_function(model, loss, optimizer, params.batch_size),
+                         make_evaluate_function(model, loss))
+
+
+class CompiledModels:
+    """Compiled models by description, reused across the runs of their owner (a stage, a study worker).
+
+    The key is every field of TrainParams except RESTART_FIELDS, so a field added to the params joins the
+    key by default and can never make a run train another configuration's graph.
+    """
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple, CompiledModel] = {}
+
+    @staticmethod
+    def key(params: TrainParams) -> tuple:
+        return tuple((field.name, getattr(params, field.name)) for field in dataclasses.fields(params)
+                     if field.name not in RESTART_FIELDS)
+
+    def get(self, params: TrainParams) -> CompiledModel:
+        key = self.key(params)
+        if key not in self.by_key:
+            self.by_key[key] = compile_model(params)
+        return self.by_key[key]
 
 
 class Trainer:

@@ -7,20 +7,31 @@ import json
 import sys
 from pathlib import Path
 
-from mnistflow import atomic, data, runtime
-from mnistflow.errors import one_line_errors
+from mnistflow import atomic, data, paths, process, runtime
+from mnistflow.errors import DataError, one_line_errors
 from mnistflow.params import load_params
 
 
 def read_run_id(path: str) -> str:
     try:
         return json.loads(Path(path).read_text())["run_id"]
-    except (OSError, ValueError, KeyError) as error:
-        raise data.DataError(f"{path}: expected JSON with a run_id ({error})") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: expected JSON with a run_id ({error})") from None
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
+def load_trained_model(path: str):
+    """The trained .keras file; one that cannot be loaded (truncated, not a model) is a DataError."""
+    import zipfile
+
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: not a loadable .keras model ({str(error).splitlines()[0][:200]})") from None
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--prepared", required=True, help="folder with test.npz")
@@ -31,28 +42,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--confusion", required=True, help="output CSV of (actual, predicted)")
     parser.add_argument("--figures", required=True, help="output folder for figures")
     parser.add_argument("--errors", required=True, help="output folder for error analysis")
-    arguments = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    process.die_with_parent()
     params = load_params(arguments.params)
     test = data.load_split(Path(arguments.prepared) / "test.npz")
     run_id = read_run_id(arguments.run_file)
     runtime.configure(params.train.threads)
-    import keras
-
     from mnistflow import evaluation, pipeline, recording, tracking
 
-    model = keras.saving.load_model(arguments.model, safe_mode=True)
+    model = load_trained_model(arguments.model)
     history = pipeline.read_history(arguments.history)
     tracking.connect(params.tracking.experiment)
-    with tracking.active_run(run_id=run_id):
-        result = recording.evaluate_and_log(model, params, test, history, Path(arguments.figures),
-                                            Path(arguments.errors))
+    with tracking.active_run(run_id=run_id), atomic.atomic_directory(arguments.figures) as figures, \
+            atomic.atomic_directory(arguments.errors) as errors:
+        result = recording.evaluate_and_log(model, params, test, history, figures, errors)
         atomic.write_json(arguments.metrics, result.metrics)
         evaluation.write_confusion_data(arguments.confusion, test.labels, result.predictions)
-        tracking.set_tags(tracking.dvc_lock_tags(Path("dvc.lock")))
-        print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
-              f"macro F1 {result.metrics['test_macro_f1']:.4f}")
-        if result.collapsed:
-            print(f"warning: collapsed classes on the test set: {result.collapsed}", file=sys.stderr)
+        tracking.set_tags(tracking.dvc_lock_tags(paths.DVC_LOCK))
+    print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
+          f"macro F1 {result.metrics['test_macro_f1']:.4f}")
+    if result.collapsed:
+        print(f"warning: collapsed classes on the test set: {result.collapsed}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,32 +9,40 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mnistflow import atomic, data, runtime
+from mnistflow import atomic, data, process, runtime
 from mnistflow.errors import one_line_errors
 from mnistflow.params import load_params
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--prepared", required=True, help="folder with train.npz and validation.npz")
     parser.add_argument("--model", required=True, help="output .keras file")
     parser.add_argument("--history", required=True, help="output per-epoch CSV")
     parser.add_argument("--run-file", required=True, help="output JSON naming the MLflow run")
-    arguments = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    process.die_with_parent()
     params = load_params(arguments.params)
     prepared = Path(arguments.prepared)
     train, validation = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
+    data.check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads)
     from mnistflow import pipeline, progress, recording, tracking  # TensorFlow, MLflow load after inputs pass
+    from mnistflow.training import CompiledModels
 
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
     with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID")) as run_id:
         epoch_logger = recording.start(params)
         with progress.EpochProgress(console, params.train.epochs) as show_progress:
-            model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger])
+            model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
+                                                  CompiledModels())
         if records[-1].collapsed:
             print(f"warning: training ended with collapsed classes {records[-1].collapsed} "
                   f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
@@ -42,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline.write_history(arguments.history, pipeline.history_rows(records))
         try:
             recording.log_training(params, model, records, validation)
-        except Exception as error:  # the store failed after training: keep the work, say where it is
+        except tracking.STORE_FAILURES as error:  # keep the work, say where it is
             raise tracking.TrackingError(
                 f"the tracking store failed after training ({tracking.describe(error)}); the trained model "
                 f"and per-epoch metrics are kept in {arguments.model} and {arguments.history}") from None

@@ -7,19 +7,31 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mnistflow.tracking import MODEL_URI_TAG, TrackingError
+from mnistflow.errors import TrackingError
+from mnistflow.tracking.models import MODEL_URI_TAG
 
 
-def runs_frame(experiment_id: str, filter_string: str = "", include_unfinished: bool = False) -> pd.DataFrame:
-    """One row per top-level or child run: run_id, name, status, every param and metric."""
+def _search(experiment_ids: list[str], query: str) -> pd.DataFrame:
     import mlflow
 
-    status = "" if include_unfinished else "attributes.status = 'FINISHED'"
-    query = " and ".join(part for part in (status, filter_string) if part)
     try:
-        return mlflow.search_runs([experiment_id], filter_string=query, max_results=50000)
+        return mlflow.search_runs(experiment_ids, filter_string=query, max_results=50000)
     except MlflowException as error:
-        raise TrackingError(f"cannot search runs with filter {filter_string!r}: {error.message}") from None
+        raise TrackingError(f"cannot search runs with filter {query!r}: {error.message}") from None
+
+
+def runs_table(experiment_id: str, filter_string: str = "", include_unfinished: bool = False
+               ) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """(table, param names, metric names): one row per run with run_id, run_name, status, every param under
+    its dotted name and every metric under its name. MLflow's own column names stay in this module."""
+    status = "" if include_unfinished else "attributes.status = 'FINISHED'"
+    runs = _search([experiment_id], " and ".join(part for part in (status, filter_string) if part))
+    params = [column.removeprefix("params.") for column in runs.columns if column.startswith("params.")]
+    metrics = [column.removeprefix("metrics.") for column in runs.columns if column.startswith("metrics.")]
+    renamed = {"tags.mlflow.runName": "run_name", **{f"params.{name}": name for name in params},
+               **{f"metrics.{name}": name for name in metrics}}
+    columns = ["run_id", "run_name", "status", *params, *metrics]
+    return runs.rename(columns=renamed).reindex(columns=columns), params, metrics
 
 
 def latest_model_run(experiment_id: str) -> str:
@@ -57,16 +69,26 @@ def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
 
 
 def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:
-    import mlflow
+    return _search([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'")
 
-    return mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              max_results=50000)
+
+STUDY_METRICS = ("test_accuracy", "final_collapsed_classes", "epochs_collapsed")
+
+
+def study_children(experiment_id: str, parent_run_id: str, config_tag: str, seed_tag: str) -> pd.DataFrame:
+    """A study's child runs: configuration, seed, status, run_id, start_time and the study's metrics."""
+    children = child_runs(experiment_id, parent_run_id)
+    columns = {f"tags.{config_tag}": "configuration", f"tags.{seed_tag}": "seed", "status": "status",
+               "run_id": "run_id", "start_time": "start_time",
+               **{f"metrics.{name}": name for name in STUDY_METRICS}}
+    frame = children.reindex(columns=list(columns)).rename(columns=columns)
+    frame["seed"] = pd.to_numeric(frame["seed"])
+    return frame
 
 
 def finished_children(experiment_id: str, parent_run_id: str, config_tag: str, seed_tag: str) -> set[tuple[str, int]]:
     """(configuration, seed) of every FINISHED child run of a study."""
-    children = child_runs(experiment_id, parent_run_id)
-    if children.empty:
-        return set()
+    children = study_children(experiment_id, parent_run_id, config_tag, seed_tag)
     finished = children[children["status"] == "FINISHED"]
-    return {(row[f"tags.{config_tag}"], int(row[f"tags.{seed_tag}"])) for _, row in finished.iterrows()}
+    return {(str(configuration), int(seed)) for configuration, seed in zip(finished["configuration"],
+                                                                         finished["seed"], strict=True)}

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
-from mnistflow.tracking import COLLAPSED_TAG, MODEL_URI_TAG
+from mnistflow.tracking import COLLAPSED_TAG
+from mnistflow.tracking.models import MODEL_URI_TAG
+from mnistflow.tracking.store import file_lock
 
 ALIAS = "champion"
 KEY_PARAMS = ("prepare.scale", "train.units", "train.learning_rate", "train.loss", "train.output_initializer",
@@ -65,17 +65,6 @@ def _champion(client: MlflowClient, name: str):
         return None
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _version_of_run(client: MlflowClient, name: str, run_id: str):
     for version in client.search_model_versions(f"name = '{name}'"):
         if version.tags.get("source_run_id") == run_id:
@@ -101,7 +90,7 @@ def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_
 
 def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
     client = MlflowClient()
-    with _lock(lock_path):
+    with file_lock(lock_path):
         candidate = best_run(client, experiment_id, metric, direction)
         champion = _champion(client, name)
         previous_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None

@@ -1,0 +1,33 @@
+"""One home for the project's paths that are not stage arguments. Stage paths live in dvc.yaml only; the
+raw data file is read from there (the prepare stage's --raw), so the commands use what the pipeline uses."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from mnistflow.errors import DataError
+
+PARAMS = Path("params.yaml")
+STUDY = Path("study.yaml")
+CONFIGS = Path("configs")
+DVC_YAML = Path("dvc.yaml")
+DVC_LOCK = Path("dvc.lock")
+REGISTRY_LOCK = Path(".mnistflow-registry.lock")
+SHOWN = Path("reports/shown")  # `mnistflow show` pictures (git-ignored)
+
+
+def config_file(name: str, root: Path = Path()) -> Path:
+    """configs/<name>.yaml, a named configuration."""
+    return root / CONFIGS / f"{name}.yaml"
+
+
+def raw_data(root: Path) -> Path:
+    """The raw MNIST file the pipeline reads: the `--raw` argument of dvc.yaml's prepare stage."""
+    import yaml
+
+    try:
+        words = shlex.split(yaml.safe_load((root / DVC_YAML).read_text())["stages"]["prepare"]["cmd"])
+        return root / words[words.index("--raw") + 1]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as error:
+        raise DataError(f"{root / DVC_YAML}: cannot find the prepare stage's --raw path ({error})") from None

@@ -1,0 +1,42 @@
+"""Logging a Keras model to the active run, with its signature and input example."""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+
+MODEL_URI_TAG = "mnistflow.model_uri"
+
+
+class _KerasFlavor:
+    """mlflow.keras whose save_model creates the model folder first.
+
+    MLflow 3.17.2's keras save_model writes the input example before it creates the folder, so logging a
+    Keras model with an input example fails with FileNotFoundError.
+    """
+
+    __name__ = "mlflow.keras"
+
+    @staticmethod
+    def save_model(path, **keywords):
+        keywords.pop("validate_serving_input", None)  # read by Model.log, unknown to mlflow.keras
+        os.makedirs(path, exist_ok=True)
+        mlflow.keras.save_model(path=path, **keywords)
+
+
+def log_keras_model(model, input_example) -> str:
+    """Log a Keras model with its signature and input example; tag the run with its URI and return it."""
+    import keras
+    import tensorflow as tf
+    from mlflow.models import Model, infer_signature
+
+    signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+    requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
+                    f"mlflow=={mlflow.__version__}"]
+    # validate_serving_input=False: MLflow would reload the model to check the example (seconds per run);
+    # tests/test_serving.py checks the real serving round trip instead.
+    info = Model.log(artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
+                     input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
+    mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
+    return info.model_uri

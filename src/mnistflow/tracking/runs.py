@@ -1,0 +1,188 @@
+"""A run's lifecycle: start or resume it, always end it, and find runs whose process died.
+
+One path ends every run: FINISHED when the block completes, FAILED on an error, KILLED on Ctrl-C or SIGTERM.
+Ctrl-C and SIGTERM are held while a run starts and while it ends, so a second signal can neither leave it
+RUNNING nor let MLflow's exit handler mark an unfinished run FINISHED; a held signal takes effect right
+after. A process killed outright (SIGKILL, power loss) cannot end its run: each run records its host, process
+id and process start time, and `stale_runs` finds RUNNING runs whose process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import RunStatus
+
+from mnistflow.errors import Terminated, TrackingError
+from mnistflow.tracking.store import describe
+
+HOST_TAG, PID_TAG, PROCESS_START_TAG = "mnistflow.host", "mnistflow.pid", "mnistflow.process_start"
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[list[int]]:
+    """Hold Ctrl-C and SIGTERM while the block runs; yield the list of those that arrived meanwhile."""
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
+    previous = {signum: signal.signal(signum, lambda signum, frame: arrived.append(signum))
+                for signum in HELD_SIGNALS}
+    try:
+        yield arrived
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def raise_held(arrived: list[int]) -> None:
+    """Deliver a held signal now, as the exception its handler would have raised."""
+    if signal.SIGTERM in arrived:
+        raise Terminated(f"received signal {signal.SIGTERM}")
+    if signal.SIGINT in arrived:
+        raise KeyboardInterrupt
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
+            PROCESS_START_TAG: process_start(os.getpid()) or "unknown"}
+
+
+def _switch_to_experiment_of(run_id: str) -> None:
+    """Resuming (evaluate, `mlflow run`, a study's --resume) works in that run's own experiment."""
+    try:
+        mlflow.set_experiment(experiment_id=mlflow.get_run(run_id).info.experiment_id)
+    except mlflow.exceptions.MlflowException:
+        raise TrackingError(f"unknown run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}") from None
+
+
+@contextlib.contextmanager
+def active_run(run_id: str | None = None, run_name: str | None = None, parent_run_id: str | None = None,
+               tags: dict[str, str] | None = None) -> Iterator[str]:
+    """Start (or resume) a run and always end it: FINISHED, FAILED, or KILLED on Ctrl-C / SIGTERM."""
+    if run_id:
+        _switch_to_experiment_of(run_id)
+    with held_signals() as arrived:
+        run = _start(run_id, run_name, parent_run_id, tags)
+    status = RunStatus.to_string(RunStatus.FAILED)
+    try:
+        raise_held(arrived)
+        yield run.info.run_id
+        status = RunStatus.to_string(RunStatus.FINISHED)
+    except (KeyboardInterrupt, Terminated):
+        status = RunStatus.to_string(RunStatus.KILLED)
+        raise
+    finally:
+        with held_signals() as arrived_while_ending:
+            _end(run.info.run_id, status, report=status == RunStatus.to_string(RunStatus.FINISHED))
+    raise_held(arrived_while_ending)
+
+
+def _start(run_id: str | None, run_name: str | None, parent_run_id: str | None, tags: dict[str, str] | None):
+    """mlflow.start_run; a store that cannot record a run (read-only, full, gone) is one TrackingError."""
+    try:
+        run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id,
+                               tags={**(tags or {}), **process_tags()}, nested=parent_run_id is not None)
+    except Exception as error:  # any transport or database failure means the same thing to the user
+        raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} cannot start a run: "
+                            f"{describe(error)}") from None
+    if run_id:
+        mlflow.set_tags(process_tags())  # a resumed run now belongs to this process
+    return run
+
+
+def _end(run_id: str, status: str, report: bool) -> None:
+    """Flush and end the run; if the store is gone, say so, unless an earlier error already is on its way."""
+    failures = []
+    for step in (mlflow.flush_async_logging, lambda: mlflow.end_run(status)):
+        try:
+            step()
+        except Exception as error:  # the store went away: do not mask the error that ended the run, if any
+            failures.append(error)
+    if failures and report:
+        raise TrackingError(f"run {run_id} could not be completed in the tracking store: "
+                            f"{describe(failures[0])}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningRun:
+    """A run the store calls RUNNING, and what became of the process that started it."""
+
+    run_id: str
+    name: str
+    host: str
+    pid: str
+    process: str  # "alive", "gone" or "unknown" (another host, or a run without process tags)
+
+
+def _process_state(tags: dict[str, str]) -> str:
+    if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
+        return "unknown"
+    started = process_start(int(tags[PID_TAG]))
+    return "alive" if started is not None and started == tags.get(PROCESS_START_TAG) else "gone"
+
+
+def running_runs(experiment_ids: list[str]) -> list[RunningRun]:
+    runs = mlflow.MlflowClient().search_runs(experiment_ids, filter_string="attributes.status = 'RUNNING'",
+                                             max_results=5000)
+    return [RunningRun(run.info.run_id, run.info.run_name or "", run.data.tags.get(HOST_TAG, "?"),
+                       run.data.tags.get(PID_TAG, "?"), _process_state(run.data.tags)) for run in runs]
+
+
+def mark_killed(run_ids: list[str]) -> None:
+    client = mlflow.MlflowClient()
+    for run_id in run_ids:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+
+
+def end_if_running(run_id: str, status: str) -> bool:
+    """End a run another process left RUNNING (a study worker that died); True if it was still RUNNING."""
+    client = mlflow.MlflowClient()
+    if client.get_run(run_id).info.status != "RUNNING":
+        return False
+    client.set_terminated(run_id, status)
+    return True
+
+
+def log_params(params: dict[str, Any]) -> None:
+    mlflow.log_params({key: "null" if value is None else value for key, value in params.items()})
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log without waiting on the store; active_run flushes before the run ends."""
+    mlflow.log_metrics(metrics, step=step, synchronous=False)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    mlflow.set_tags({key: str(value) for key, value in tags.items()})
+
+
+def log_artifacts(folder: str | Path, artifact_folder: str | None = None) -> None:
+    mlflow.log_artifacts(str(folder), artifact_path=artifact_folder)
+
+
+def log_dict(data: Any, name: str) -> None:
+    mlflow.log_dict(data, name)
+
+
+def log_table(frame, name: str) -> None:
+    mlflow.log_table(frame, artifact_file=name)

@@ -1,0 +1,200 @@
+"""Finding the tracking store, creating it safely, and connecting to an experiment.
+
+The default store is embedded: ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlartifacts``.
+<project> is ``DVC_ROOT`` when DVC runs the stage (for a queued experiment that is the real repository,
+not DVC's temporary copy), else the folder holding dvc.yaml, found from the working directory upwards.
+``MLFLOW_TRACKING_URI`` overrides it (a tracking server, say), and ``MLFLOW_EXPERIMENT_NAME`` overrides the
+experiment name from params.yaml.
+
+MLflow migrates a new SQLite store on first use; two processes doing that at once break it. Here the
+first use happens under an inter-process file lock, and a store that such a race already broke (tables
+``_alembic_tmp_*`` left behind) is repaired under the same lock before use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sqlite3
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+
+from mnistflow.errors import MnistflowError, TrackingError
+
+# What a failing store raises: MLflow's errors, connection errors (OSErrors), and this package's.
+STORE_FAILURES = (MnistflowError, mlflow.exceptions.MlflowException, OSError)
+# A tracking server that accepts connections but never answers must not hang a command for minutes.
+HTTP_DEFAULTS = (("MLFLOW_HTTP_REQUEST_TIMEOUT", "10"), ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"))
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """DVC_ROOT if DVC set it, else the nearest folder from `start` (the working directory) up with dvc.yaml."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    start = (start or Path.cwd()).resolve()
+    return next((folder for folder in (start, *start.parents) if (folder / "dvc.yaml").is_file()), None)
+
+
+def require_project_root() -> Path:
+    root = project_root()
+    if root is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        raise TrackingError(f"{Path.cwd()} is not inside an mnistflow project (no dvc.yaml here or above); "
+                            "run the command in the project, or set MLFLOW_TRACKING_URI")
+    return root or Path.cwd()
+
+
+def default_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///...` URI, else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+NOISE_PREFIXES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error", "Traceback",
+                  "File ", "^")
+
+
+def describe(error: BaseException) -> str:
+    """The telling line of an error's message, for one-line reports (SQLAlchemy's notes skipped)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if not line.startswith(NOISE_PREFIXES)]
+    return (telling or lines or [type(error).__name__])[0][:300]
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """For a tracking server, fail fast on /health instead of after MLflow's minutes of retries."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    for variable, value in HTTP_DEFAULTS:
+        os.environ.setdefault(variable, value)
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise TrackingError(f"tracking server {uri} is unreachable ({describe(error)}); "
+                            "start it or unset MLFLOW_TRACKING_URI") from None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive inter-process lock held while the block runs (released if the process dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def _store_lock(database: Path, uri: str) -> Iterator[None]:
+    """The lock beside a SQLite store; a read-only folder has none, and then no store can be created there."""
+    try:
+        handle = open(database.with_name(database.name + ".lock"), "a")  # noqa: SIM115 - closed below
+    except OSError as error:
+        if not database.is_file():
+            raise TrackingError(f"tracking store {uri} cannot be created: {describe(error)}") from None
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def repair_interrupted_migration(database: Path) -> list[str]:
+    """Undo what a migration interrupted mid-table left behind; return the tables repaired.
+
+    Alembic rebuilds a SQLite table as: create `_alembic_tmp_X`, copy X into it, drop X, rename. If X still
+    exists the copy is surplus and is dropped; if X is gone the copy holds its rows and takes its name back.
+    MLflow then re-runs the migration from the recorded version.
+    """
+    if not database.is_file():
+        return []
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        leftovers = sorted(name for name in tables if name.startswith("_alembic_tmp_"))
+        for leftover in leftovers:
+            original = leftover.removeprefix("_alembic_tmp_")
+            connection.execute(f'DROP TABLE "{leftover}"' if original in tables
+                               else f'ALTER TABLE "{leftover}" RENAME TO "{original}"')
+        connection.commit()
+    return leftovers
+
+
+def open_sqlite_store(uri: str) -> None:
+    """Create or migrate a SQLite store under a file lock beside it, repairing an interrupted migration."""
+    database = sqlite_path(uri)
+    if database is None:
+        return
+    if not database.parent.is_dir():
+        raise TrackingError(f"tracking store {uri} is not usable: {database.parent} is not a folder")
+    with _store_lock(database, uri):
+        try:
+            repaired = repair_interrupted_migration(database)
+            mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as error:  # any database failure means the same thing to the user
+            raise TrackingError(f"tracking store {uri} is not usable: {describe(error)}") from None
+    if repaired:
+        print(f"repaired tracking store {database}: removed what an interrupted migration left "
+              f"({', '.join(repaired)})", file=sys.stderr)
+
+
+def _check_experiment(found, uri: str, root: Path) -> None:
+    if found.lifecycle_stage == "deleted":
+        raise TrackingError(f"experiment {found.name!r} is deleted in the tracking store {uri}; restore it "
+                            f"(mlflow experiments restore --experiment-id {found.experiment_id}) or choose "
+                            "another name")
+    location = found.artifact_location or ""
+    if uri == default_tracking_uri(root) and location.startswith("file:") and \
+            not Path(location.removeprefix("file://")).resolve().is_relative_to(root.resolve()):
+        raise TrackingError(f"experiment {found.name!r} in {uri} keeps its artifacts in {location}, outside this "
+                            f"project ({root}): a copied project would write into another's; delete the "
+                            "copied mlflow.db or set MLFLOW_TRACKING_URI")
+
+
+def use_store(root: Path) -> str:
+    """Point MLflow at the project's store (checked reachable, created safely); return its URI."""
+    # MLflow's database layer logs each failure with a traceback, and its first use with INFO lines; the
+    # failures reach the user as one TrackingError line instead.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    uri = tracking_uri(root)
+    check_reachable(uri)
+    open_sqlite_store(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def connect(experiment: str, root: Path | None = None, create: bool = True) -> str:
+    """Point MLflow at the store and experiment; create the experiment if asked; return its id."""
+    root = root or require_project_root()
+    uri = use_store(root)
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+    try:
+        found = mlflow.get_experiment_by_name(name)
+        if found is None and create:
+            # The embedded store keeps artifacts beside it; a server or other store decides for itself.
+            artifacts = (root / "mlartifacts").as_uri() if uri == default_tracking_uri(root) else None
+            with contextlib.suppress(mlflow.exceptions.MlflowException):  # lost a creation race: fine
+                mlflow.create_experiment(name, artifact_location=artifacts)
+            found = mlflow.get_experiment_by_name(name)
+    except Exception as error:  # any transport or database failure means the same thing to the user
+        raise TrackingError(f"tracking store {uri} is not usable: {describe(error)}") from None
+    if found is None:
+        raise TrackingError(f"no experiment named {name!r} in the tracking store {uri}")
+    _check_experiment(found, uri, root)
+    mlflow.set_experiment(experiment_id=found.experiment_id)
+    return found.experiment_id

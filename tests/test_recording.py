@@ -1,0 +1,36 @@
+"""What a run records: training params and per-epoch metrics, then the evaluation's params and reports."""
+
+from mlflow import MlflowClient
+
+from mnistflow import recording, tracking
+from mnistflow.params import parse_params
+from mnistflow.training import CompiledModels
+
+from conftest import small_params
+
+
+def test_a_study_run_records_every_param_once_and_its_reports(store, small_splits):
+    params = parse_params(small_params(train={"epochs": 2}))
+    tracking.connect("recording")
+    with tracking.active_run() as run_id:
+        row = recording.train_and_evaluate(params, small_splits, CompiledModels())
+    run = MlflowClient().get_run(run_id)
+    sections = {name.split(".")[0] for name in run.data.params}
+    assert sections == set(recording.TRAINING_SECTIONS) | set(recording.EVALUATION_SECTIONS)
+    assert len(run.data.params) == sum(len(section) for section in small_params().values())
+    assert [point.step for point in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2]
+    assert row["status"] == "FINISHED" and row["test_accuracy"] == run.data.metrics["test_accuracy"]
+    assert {"final_collapsed_classes", "epochs_collapsed", "min_class_recall_final"} <= set(row)
+    artifacts = {item.path for item in MlflowClient().list_artifacts(run_id)}
+    assert {"figures", "errors", "confusion_matrix.json"} <= artifacts
+    assert run.data.tags[tracking.MODEL_URI_TAG].startswith("models:/")  # MLflow 3: a logged model, not an artifact
+
+
+def test_the_train_stage_logs_only_the_params_it_declares(store):
+    params = parse_params(small_params())
+    tracking.connect("sections")
+    with tracking.active_run() as run_id:
+        recording.start(params)
+    logged = MlflowClient().get_run(run_id).data.params
+    assert logged and all(name.split(".")[0] in recording.TRAINING_SECTIONS for name in logged)
+    assert "evaluate.label_issues_top_k" not in logged

@@ -1,0 +1,80 @@
+"""Finding, creating and connecting to the tracking store."""
+
+
+import pytest
+from mlflow import MlflowClient
+
+from mnistflow import tracking
+
+
+def test_default_store_is_sqlite_at_the_project_root(tmp_path, monkeypatch):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "sub" / "dir").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "sub" / "dir")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    assert tracking.project_root() == tmp_path
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "sub"))  # a queued experiment's real repository
+    assert tracking.project_root() == tmp_path / "sub"
+    monkeypatch.delenv("DVC_ROOT")
+    assert tracking.tracking_uri(tracking.project_root()) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id = tracking.connect("embedded")
+    artifacts = MlflowClient().get_experiment(experiment_id).artifact_location
+    assert artifacts == (tmp_path / "mlartifacts").as_uri()  # beside the store, whatever the working directory
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+
+
+def test_experiment_name_from_environment_wins(store, monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    experiment_id = tracking.connect("from-params")
+    assert MlflowClient().get_experiment(experiment_id).name == "from-env"
+
+
+def test_unusable_store_is_one_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}")
+    with pytest.raises(tracking.TrackingError, match="tracking store sqlite:///.* is not usable"):
+        tracking.connect("any")
+
+
+def test_unreachable_server_is_one_clear_error_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingError, match=f"tracking server http://127.0.0.1:{port} is unreachable"):
+        tracking.connect("any")
+    assert time.monotonic() - started < 10
+
+
+def test_a_copied_project_does_not_write_into_the_originals_artifacts(tmp_path, monkeypatch):
+    import shutil
+
+    original = tmp_path / "original"
+    original.mkdir()
+    (original / "dvc.yaml").write_text("stages: {}\n")
+    for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(variable, raising=False)
+    from conftest import run_python
+
+    created = run_python("from mnistflow import tracking; tracking.connect('copied')", original,
+                         env={"MLFLOW_TRACKING_URI": "", "DVC_ROOT": ""})
+    assert created.returncode == 0, created.stderr[-2000:]
+    shutil.copytree(original, tmp_path / "copy")
+    monkeypatch.chdir(tmp_path / "copy")
+    with pytest.raises(tracking.TrackingError, match="outside this project"):
+        tracking.connect("copied")
+
+
+def test_a_command_outside_any_project_says_so_instead_of_creating_a_store(tmp_path, monkeypatch):
+    for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(tracking.TrackingError, match="is not inside an mnistflow project"):
+        tracking.connect("anything")
+    assert not (tmp_path / "mlflow.db").exists()

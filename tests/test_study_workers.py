@@ -1,0 +1,33 @@
+"""Study workers: the local pool runs every job as a child run; threads come from each job's params."""
+
+import pytest
+from mlflow import MlflowClient
+
+from mnistflow import tracking
+from mnistflow.study import Job
+from mnistflow.study_workers import LocalPool, StudyContext, failed_row, job_threads
+
+from conftest import RAW_DATA, small_params
+
+
+def test_each_job_trains_with_its_own_thread_count():
+    context = StudyContext(small_params(), str(RAW_DATA), "sqlite:///unused.db", "e", "")
+    assert job_threads(Job("a", {}, 1), context) == 1
+    assert job_threads(Job("b", {"train.threads": 2}, 1), context) == 2
+    assert failed_row(Job("a", {}, 3), "boom") == {"configuration": "a", "seed": 3, "status": "FAILED",
+                                                   "run_id": None, "error": "boom"}
+
+
+@pytest.mark.slow
+def test_the_local_pool_runs_every_job_as_a_child_run(store):
+    experiment_id = tracking.connect("pool")
+    with tracking.active_run() as parent:
+        raw = small_params(train={"epochs": 1}, prepare={"train_limit": 1000})
+        context = StudyContext(raw, str(RAW_DATA), store, "pool", parent)
+        jobs = [Job("u16", {"train.units": 16}, seed) for seed in (1, 2, 3)]
+        rows = list(LocalPool(context, 2).rows(jobs))
+    assert sorted((row["seed"], row["status"]) for row in rows) == [(1, "FINISHED"), (2, "FINISHED"),
+                                                                    (3, "FINISHED")]
+    children = MlflowClient().search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(run.info.run_id for run in children) == sorted(row["run_id"] for row in rows)
+    assert {run.data.params["train.units"] for run in children} == {"16"}
