@@ -1,5 +1,5 @@
 # make run: set up .venv from the lock file and run the default pipeline (dvc repro).
-# make test: set up, lint (ruff, mypy) and run the test suite.   make bench: the performance benchmark (installs torch).
+# make test: set up, lint (ruff, mypy) and run the test suite.   make bench: the benchmark (installs its peers).
 VENV := .venv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -27,6 +27,12 @@ test: lint
 test-quick: setup
 	pytest -m 'not slow'
 
-bench: setup
-	$(VENV)/bin/pip install --quiet 'torch==2.13.0'
-	python bench/run.py
+PEERS := .venv-peers
+
+$(PEERS)/.installed: bench/requirements.txt
+	python3 -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: setup $(PEERS)/.installed
+	python bench/run.py --peers-python $(PEERS)/bin/python

@@ -1,24 +1,25 @@
 """mnistflow's benchmark: everything measured in one run on one machine, as ratios to peers.
 
-    make bench            (installs the optional torch==2.13.0 peer, then runs this)
-    python bench/run.py --skip-repro --skip-study --epochs 4
+    make bench            (sets up the peers in .venv-peers: bench/requirements.txt; then runs this)
+    python bench/run.py --skip-repro --skip-study --epochs 6
 
-Measures:
-- training s/epoch of the default configuration on the full 55,000-image training split (median of the
-  epochs after the first, which includes XLA compilation), against the same model and optimizer in PyTorch
-  eager, and against the arithmetic floor (FLOPs per epoch / a measured sgemm rate);
-- MLflow logging overhead: the default 20-epoch training (compiled once, then 3 alternating pairs) with
-  per-epoch tracking on and off, as the ratio of median wall times;
-- wall time of a cold `dvc repro` (fresh clone, empty DVC cache, embedded store) and of a no-op one;
+Measures, each training peer in a process of its own (bench/peers.py), at its best settings:
+- training s/epoch of the default MLP on the 55,000-image training split: mnistflow, PyTorch eager with
+  flushed denormals, PyTorch with torch.compile, and a jitted JAX lax.scan epoch with optax Adam. Reported:
+  the median of the epochs after the first, and the first (compiling) epoch on its own;
+- the arithmetic floor, two ways: the epoch's matmul FLOPs at a 2048x2048 sgemm's rate, and the same
+  matmuls timed at the shapes the training uses (64x784 by 784x64, ...), both with the training's thread
+  count (train.threads); the larger floor is the one that binds;
+- MLflow logging overhead: 20-epoch trainings with per-epoch tracking on and off (3 alternating pairs);
+- wall time of a cold `dvc repro` (fresh clone, empty DVC cache, new store) and of a no-op one;
 - study throughput in runs per minute (classic-failure and fixed, 2 seeds each, 20 epochs).
 
-Prints a table and writes bench/results/bench.json.
+Prints one table with the targets and writes bench/results/bench.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -30,83 +31,94 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
-TRAIN_IMAGES = 55_000
+TRAIN_IMAGES, BATCH, UNITS = 55_000, 64, 64
+PEERS = ("mnistflow", "jax-scan", "torch-eager", "torch-compile")
+# (m, k, n) of each matmul in one training step: forward, then the gradients (no gradient for the input).
+STEP_MATMULS = ((BATCH, 784, UNITS), (BATCH, UNITS, 10), (UNITS, BATCH, 10), (BATCH, 10, UNITS), (784, BATCH, UNITS))
 
 
-def flops_per_epoch(images: int = TRAIN_IMAGES, units: int = 64) -> float:
-    """Forward multiply-adds of both layers, x2 for FLOPs, x3 for forward + backward."""
-    return 3 * 2 * images * (784 * units + units * 10)
+def run_peer(peer: str, epochs: int, python: str) -> dict[str, float] | None:
+    """One peer in a fresh process: mnistflow in this environment, the others in the peers' own."""
+    interpreter = sys.executable if peer == "mnistflow" else python
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([interpreter, str(REPO / "bench" / "peers.py"), peer, "--epochs", str(epochs)],
+                            capture_output=True, text=True, cwd=REPO, env=environment)
+    if result.returncode != 0:
+        print(f"{peer}: skipped ({result.stderr.strip().splitlines()[-1][:200]})", file=sys.stderr)
+        return None
+    seconds = json.loads(result.stdout.strip().splitlines()[-1])["epoch_seconds"]
+    return {"first_epoch": seconds[0], "seconds_per_epoch": statistics.median(seconds[1:])}
 
 
-def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
-    a, b = (np.random.default_rng(0).random((size, size), dtype=np.float32) for _ in range(2))
+FLOOR = """
+import json, sys, time
+import numpy as np
+from threadpoolctl import threadpool_limits
+threads, shapes = int(sys.argv[1]), json.loads(sys.argv[2])
+
+def seconds(m, k, n, repeats):
+    a, b = (np.random.default_rng(0).random(shape, dtype=np.float32) for shape in ((m, k), (k, n)))
     a @ b
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         a @ b
         times.append(time.perf_counter() - started)
-    return 2 * size**3 / min(times) / 1e9
+    return min(times)
+
+with threadpool_limits(threads):
+    print(json.dumps({"sgemm_2048_gflops": 2 * 2048**3 / seconds(2048, 2048, 2048, 5) / 1e9,
+                      "step_matmul_seconds": [seconds(m, k, n, 2000) for m, k, n in shapes]}))
+"""
 
 
-def default_splits():
-    from mnistflow import data
-    from mnistflow.params import load_params
-
-    params = load_params(REPO / "params.yaml")
-    splits = data.prepare_splits(data.load_mnist(REPO / "data" / "raw" / "mnist.npz"), params.prepare)
-    return params, [splits["train"], splits["validation"]]
-
-
-def mnistflow_epochs(epochs: int, log_to_mlflow: bool) -> list[float]:
-    import dataclasses
-
-    from mnistflow import pipeline, tracking
-
-    params, (train, validation) = default_splits()
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs))
-    callbacks = []
-    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
-        if log_to_mlflow:
-            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
-            tracking.connect("bench")
-            stack.enter_context(tracking.active_run())
-            callbacks = [lambda record: tracking.log_metrics(record.metrics, step=record.epoch)]
-        started = time.perf_counter()
-        _, records = pipeline.train_model(params, train, validation, callbacks)
-        total = time.perf_counter() - started
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    return [record.metrics["epoch_seconds"] for record in records], total
+def floors(threads: int) -> dict[str, float]:
+    """The epoch's matmul time at the big-sgemm rate and at the training's own shapes."""
+    result = subprocess.run([sys.executable, "-c", FLOOR, str(threads), json.dumps(STEP_MATMULS)],
+                            capture_output=True, text=True, check=True)
+    measured = json.loads(result.stdout)
+    steps = -(-TRAIN_IMAGES // BATCH)
+    flops = steps * sum(2 * m * k * n for m, k, n in STEP_MATMULS)
+    return {"sgemm_2048_gflops": measured["sgemm_2048_gflops"],
+            "floor_sgemm_2048": flops / (measured["sgemm_2048_gflops"] * 1e9),
+            "floor_at_shapes": steps * sum(measured["step_matmul_seconds"])}
 
 
-def torch_epochs(epochs: int) -> list[float]:
-    import torch
+LOGGING = """
+import dataclasses, json, os, sys, tempfile, time
+sys.path.insert(0, sys.argv[2])
+from mnistflow import data, pipeline, tracking
+from mnistflow.params import load_params
+from mnistflow.training import CompiledModels
+params = load_params(os.path.join(sys.argv[3], "params.yaml"))
+params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=int(sys.argv[1])))
+splits = data.prepare_splits(data.load_mnist(os.path.join(sys.argv[3], "data/raw/mnist.npz")), params.prepare)
+compiled, totals = CompiledModels(), {False: [], True: []}
+pipeline.train_model(params, splits["train"], splits["validation"], compiled_models=compiled)  # compile once
+with tempfile.TemporaryDirectory() as folder:
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
+    tracking.connect("bench", root=__import__("pathlib").Path(folder))
+    for _ in range(3):
+        for logged in (False, True):
+            started = time.perf_counter()
+            if logged:
+                with tracking.active_run():
+                    pipeline.train_model(params, splits["train"], splits["validation"],
+                                         [lambda record: tracking.log_metrics(record.metrics, step=record.epoch)],
+                                         compiled)
+            else:
+                pipeline.train_model(params, splits["train"], splits["validation"], compiled_models=compiled)
+            totals[logged].append(time.perf_counter() - started)
+print(json.dumps({str(key): value for key, value in totals.items()}))
+"""
 
-    _, (train, _) = default_splits()
-    torch.manual_seed(1)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    for layer in (model[0], model[2]):
-        torch.nn.init.normal_(layer.weight, std=0.05)
-        torch.nn.init.zeros_(layer.bias)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    loss_function = torch.nn.CrossEntropyLoss()
-    images, labels = torch.from_numpy(train.images), torch.from_numpy(train.labels.astype(np.int64))
-    times = []
-    for _ in range(epochs):
-        started = time.perf_counter()
-        order = torch.randperm(len(labels))
-        for start in range(0, len(labels), 64):
-            batch = order[start:start + 64]
-            optimizer.zero_grad()
-            loss = loss_function(model(images[batch]), labels[batch])
-            loss.backward()
-            optimizer.step()
-        times.append(time.perf_counter() - started)
-    return times
+
+def logging_overhead(epochs: int) -> float:
+    result = subprocess.run([sys.executable, "-c", LOGGING, str(epochs), str(REPO / "src"), str(REPO)],
+                            capture_output=True, text=True, check=True)
+    totals = json.loads(result.stdout.strip().splitlines()[-1])
+    return statistics.median(totals["True"]) / statistics.median(totals["False"]) - 1
 
 
 def timed(command: list[str], cwd: Path, environment: dict) -> float:
@@ -131,42 +143,81 @@ def repro_and_study(skip_repro: bool, skip_study: bool) -> dict[str, float]:
             seconds = timed(["mnistflow", "study", "--config", "classic-failure", "--config", "fixed",
                              "--seeds", "1-2", "--name", "bench"], clone, environment)
             results["study_runs_per_minute"] = 4 / seconds * 60
-            results["study_runs_per_minute_wall_seconds"] = seconds
         shutil.rmtree(clone, ignore_errors=True)
     return results
 
 
+def table(results: dict) -> str:
+    peers = results["peers"]
+    ours = peers["mnistflow"]["seconds_per_epoch"]
+    lines = ["| training (default MLP, 55,000 images) | s/epoch (median, epochs 2+) | first epoch (s) | "
+             "mnistflow / this |", "|---|---|---|---|"]
+    for name, peer in peers.items():
+        lines.append(f"| {name} | {peer['seconds_per_epoch']:.3f} | {peer['first_epoch']:.2f} | "
+                     f"{ours / peer['seconds_per_epoch']:.2f} |")
+    for name in ("floor_sgemm_2048", "floor_at_shapes"):
+        lines.append(f"| {name.replace('_', ' ')} | {results[name]:.3f} | | {ours / results[name]:.2f} |")
+    return "\n".join(lines)
+
+
+def targets(results: dict) -> list[tuple[str, str, bool]]:
+    peers, checks = results["peers"], []
+    ours = peers["mnistflow"]["seconds_per_epoch"]
+    floor = max(results["floor_sgemm_2048"], results["floor_at_shapes"])
+    if "jax-scan" in peers:
+        ratio = ours / peers["jax-scan"]["seconds_per_epoch"]
+        checks.append(("training <= 1.0 x JAX scan", f"{ratio:.2f} x", ratio <= 1.0))
+    if "torch-eager" in peers:
+        ratio = ours / peers["torch-eager"]["seconds_per_epoch"]
+        checks.append(("training <= 0.5 x PyTorch eager (flushed)", f"{ratio:.2f} x", ratio <= 0.5))
+    checks.append(("training <= 2.0 x the binding floor", f"{ours / floor:.2f} x", ours / floor <= 2.0))
+    if "cold_repro_seconds" in results:
+        checks.append(("cold dvc repro <= 25 s", f"{results['cold_repro_seconds']:.1f} s",
+                       results["cold_repro_seconds"] <= 25))
+        checks.append(("no-op dvc repro <= 2 s", f"{results['noop_repro_seconds']:.2f} s",
+                       results["noop_repro_seconds"] <= 2))
+    if "mlflow_logging_overhead" in results:
+        overhead = results["mlflow_logging_overhead"]
+        checks.append(("MLflow logging overhead <= 5 %", f"{overhead:+.1%}", overhead <= 0.05))
+    return checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=6, help="epochs timed for s/epoch")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs timed per peer")
     parser.add_argument("--overhead-epochs", type=int, default=20, help="epochs per run of the logging comparison")
     parser.add_argument("--skip-repro", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--peers-python", default=str(REPO / ".venv-peers" / "bin" / "python"),
+                        help="the interpreter that has torch, jax and optax (make bench sets it up)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bench.json")
     arguments = parser.parse_args()
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "epochs": arguments.epochs}
-    results["sgemm_gflops"] = sgemm_gflops()
-    results["floor_seconds_per_epoch"] = flops_per_epoch() / (results["sgemm_gflops"] * 1e9)
-    first, _ = mnistflow_epochs(arguments.epochs, log_to_mlflow=False)  # includes the XLA compilation
-    results["mnistflow_seconds_per_epoch"] = statistics.median(first[1:])
-    results["mnistflow_first_epoch_seconds"] = first[0]
-    totals = {False: [], True: []}
-    for _ in range(3):  # alternate, so drift on a noisy machine hits both alike
-        for logged in (False, True):
-            totals[logged].append(mnistflow_epochs(arguments.overhead_epochs, log_to_mlflow=logged)[1])
-    results["mlflow_logging_overhead"] = statistics.median(totals[True]) / statistics.median(totals[False]) - 1
-    try:
-        results["torch_eager_seconds_per_epoch"] = statistics.median(torch_epochs(arguments.epochs)[1:])
-        results["ratio_to_torch"] = results["mnistflow_seconds_per_epoch"] / results["torch_eager_seconds_per_epoch"]
-    except ImportError:
-        print("torch is not installed (pip install torch==2.13.0): the PyTorch peer is skipped", file=sys.stderr)
-    results["ratio_to_floor"] = results["mnistflow_seconds_per_epoch"] / results["floor_seconds_per_epoch"]
+    sys.path.insert(0, str(REPO / "src"))
+    from mnistflow.params import load_params
+
+    threads = load_params(REPO / "params.yaml").train.threads
+    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "train_threads": threads,
+                     "peers": {}}
+    for peer in PEERS:
+        measured = run_peer(peer, arguments.epochs, arguments.peers_python)
+        if measured:
+            results["peers"][peer] = measured
+    results.update(floors(threads))
+    if not arguments.skip_overhead:
+        results["mlflow_logging_overhead"] = logging_overhead(arguments.overhead_epochs)
     results.update(repro_and_study(arguments.skip_repro, arguments.skip_study))
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(results, indent=2) + "\n")
-    width = max(map(len, results))
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:.4g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    print(table(results))
+    binding = "at the training's shapes" if results["floor_at_shapes"] > results["floor_sgemm_2048"] else \
+        "the 2048² sgemm rate"
+    print(f"\nbinding floor: {binding}; sgemm 2048² at {results['sgemm_2048_gflops']:.0f} GFLOP/s, {threads} thread(s)")
+    if "study_runs_per_minute" in results:
+        print(f"study: {results['study_runs_per_minute']:.2f} runs/min (4 runs x 20 epochs, start-up included)")
+    print("\n| target | measured | met |\n|---|---|---|")
+    for name, measured, met in targets(results):
+        print(f"| {name} | {measured} | {'yes' if met else '**no**'} |")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def is_file_access_error(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in FILE_ACCESS_ERRNOS
 
 
-def _ignore_further_signals() -> None:
+def ignore_further_signals() -> None:
     """While an entry point is exiting, a second Ctrl-C or SIGTERM must not turn into a traceback."""
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +66,7 @@ def _ignore_further_signals() -> None:
 
 
 def _report_interrupt(message: str, code: int) -> SystemExit:
-    _ignore_further_signals()
+    ignore_further_signals()
     print(message, file=sys.stderr)
     return SystemExit(code)
 

@@ -18,7 +18,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from mnistflow.errors import Terminated, raise_terminated
+from mnistflow.errors import Terminated, ignore_further_signals, raise_terminated
 from mnistflow.process import die_with_parent
 from mnistflow.study import Job, apply_overrides
 
@@ -125,6 +125,7 @@ class LocalPool:
                         worker.connection.send(worker.job)
                 yield from self._collect(queue)
         except (KeyboardInterrupt, Terminated):
+            ignore_further_signals()  # the study is ending: a second Ctrl-C or SIGTERM changes nothing now
             self.stop()
             raise
         self.close()
@@ -207,6 +208,7 @@ def ray_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[d
                 done, pending = ray.wait(pending, num_returns=1)
                 yield ray.get(done[0])
         except (KeyboardInterrupt, Terminated):
+            ignore_further_signals()
             for reference in pending:
                 ray.cancel(reference)  # KeyboardInterrupt in the task: its run ends KILLED
             raise

@@ -171,6 +171,7 @@ def use_store(root: Path) -> str:
     # MLflow's database layer logs each failure with a traceback, and its first use with INFO lines; the
     # failures reach the user as one TrackingError line instead.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl", "Running upgrade ..."
     uri = tracking_uri(root)
     check_reachable(uri)
     open_sqlite_store(uri)
