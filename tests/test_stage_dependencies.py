@@ -16,7 +16,18 @@ import yaml
 
 from conftest import REPO, commit_all, make_project, tool_environment
 
-RECORDER = """
+HEAVY = ("tensorflow", "keras", "mlflow", "sklearn", "cleanlab", "matplotlib", "pandas", "scipy", "PIL", "jax",
+         "torch")
+# What each stage may load of the heavy libraries (each costs a second or more of start-up). Keras 3.15 itself
+# imports PIL, matplotlib and scikit-learn when they are installed; cleanlab is mnistflow's own choice.
+ALLOWED_HEAVY = {"prepare": set(), "train": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "PIL", "matplotlib",
+                                             "sklearn"},
+                 "evaluate": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "sklearn", "cleanlab",
+                              "matplotlib", "PIL"}}
+
+RECORDER = f"""
+HEAVY = {HEAVY!r}
+""" + """
 import dataclasses, importlib, json, sys, typing
 from mnistflow import params as params_module
 
@@ -45,8 +56,9 @@ try:
     importlib.import_module(module_name).main(argv)
 finally:
     modules = sorted(name for name in sys.modules if name == "mnistflow" or name.startswith("mnistflow."))
+    heavy = sorted(name for name in HEAVY if name in sys.modules)
     with open(report, "w") as handle:
-        json.dump({"modules": modules, "params": sorted(read)}, handle)
+        json.dump({"modules": modules, "params": sorted(read), "heavy": heavy}, handle)
 """
 
 
@@ -128,3 +140,9 @@ def test_module_files_and_directory_deps():
     assert missing_declarations(stage, ["mnistflow.tracking", "mnistflow.tracking.queries", "mnistflow.data"],
                                 ["train.units", "evaluate.top", "evaluate.other"], source) == [
         "dep src/mnistflow/data.py", "param evaluate.other"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage_name", ["prepare", "train", "evaluate"])
+def test_each_stage_loads_only_the_heavy_libraries_it_needs(recorded, stage_name):
+    assert set(recorded[stage_name]["heavy"]) <= ALLOWED_HEAVY[stage_name], recorded[stage_name]["heavy"]
