@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from mnistflow import pipeline, study
 from mnistflow.cli import app
+from mnistflow.errors import UsageError
 from mnistflow.params import ParamsError
 
 from conftest import REPO, commit_all, make_project, repro, small_params, tool_environment, write_yaml
@@ -33,13 +34,13 @@ def test_overrides_are_validated_like_params_yaml():
         study.make_jobs([("bad", {"train.units": 0})], [1], small_params())
     assert study.parse_assignment("train.epochs=5") == ("train.epochs", 5)
     assert study.parse_assignment("prepare.scale=false") == ("prepare.scale", False)
-    with pytest.raises(ParamsError, match="--set expects section.key=value"):
+    with pytest.raises(UsageError, match="--set expects section.key=value"):
         study.parse_assignment("epochs")
 
 
 def test_seeds():
     assert study.parse_seeds("1-4") == [1, 2, 3, 4] and study.parse_seeds("3,7") == [3, 7]
-    with pytest.raises(ParamsError, match="seeds must look like"):
+    with pytest.raises(UsageError, match="--seeds must look like"):
         study.parse_seeds("a-b")
 
 
@@ -164,9 +165,9 @@ def test_pipeline_and_a_two_worker_study_train_bit_identical_weights(tmp_path):
 
 
 def test_a_huge_seed_range_is_refused_before_anything_is_built():
-    with pytest.raises(ParamsError, match="at most 10000 seeds"):
+    with pytest.raises(UsageError, match="at most 10000 seeds"):
         study.parse_seeds("1-100000000")
-    with pytest.raises(ParamsError, match="each in 0-4294967295"):
+    with pytest.raises(UsageError, match="each in 0-4294967295"):
         study.parse_seeds("3,4294967296")
 
 

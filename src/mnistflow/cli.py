@@ -195,12 +195,12 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
           experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
     from mnistflow.comparison import to_markdown
-    from mnistflow.params import parse_params, read_mapping
+    from mnistflow.params import read_params
     from mnistflow.study import plan
     from mnistflow.study_runner import run_study
     from mnistflow.tracking import require_project_root
 
-    raw_params = read_mapping(params)
+    raw_params, parsed = read_params(params)
     data = data or paths.raw_data(require_project_root())
     if not data.is_file():
         raise UsageError(f"--data {data}: file not found")
@@ -208,7 +208,7 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
     console = Console(stderr=True)
     console.print(f"study {name}: {len(jobs.configurations)} configurations x {len(jobs.seeds)} seeds "
                   f"= {len(jobs.jobs)} runs on {workers} workers")
-    experiment = experiment or parse_params(raw_params).tracking.experiment
+    experiment = experiment or parsed.tracking.experiment
     summary = run_study(jobs.jobs, raw_params, data.resolve(), experiment, workers, console, name, resume,
                         executor.value)
     print(to_markdown(summary))

@@ -196,18 +196,17 @@ def read_yaml(path: str | Path) -> Any:
         raise ParamsError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
 
 
-def read_mapping(path: str | Path) -> dict:
-    """params.yaml as a plain mapping, after checking that it parses into valid Params."""
+def read_params(path: str | Path) -> tuple[dict, Params]:
+    """params.yaml as its plain mapping (for overrides) and as validated Params."""
     raw = read_yaml(path)
     try:
-        parse_params(raw)
+        return raw, parse_params(raw)
     except ParamsError as error:
         raise ParamsError(f"{path}: {error}") from None
-    return raw
 
 
 def load_params(path: str | Path) -> Params:
-    return parse_params(read_mapping(path))
+    return read_params(path)[1]
 
 
 def flatten(params: Params, sections: tuple[str, ...] | None = None) -> dict[str, Any]:

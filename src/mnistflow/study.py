@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mnistflow.errors import ParamsError
+from mnistflow.errors import ParamsError, UsageError
 from mnistflow.params import MAX_SEED, Params, parse_params, read_yaml
 
 MAX_SEEDS = 10_000  # runs per configuration; a typo like 1-100000000 must not fill memory first
@@ -89,11 +89,11 @@ def parse_seeds(text: str) -> list[int]:
             parts = [int(part) for part in text.split(",")]
             first, last, count = min(parts), max(parts), len(parts)
     except ValueError:
-        raise ParamsError(f"seeds must look like 1-8 or 1,2,3, got {text!r}") from None
+        raise UsageError(f"--seeds must look like 1-8 or 1,2,3, got {text!r}") from None
     if count < 1:
-        raise ParamsError(f"seeds {text!r} name no seed")
+        raise UsageError(f"--seeds {text!r} names no seed")
     if count > MAX_SEEDS or first < 0 or last > MAX_SEED:
-        raise ParamsError(f"seeds {text!r}: at most {MAX_SEEDS} seeds, each in 0-{MAX_SEED}")
+        raise UsageError(f"--seeds {text!r}: at most {MAX_SEEDS} seeds, each in 0-{MAX_SEED}")
     return list(range(first, last + 1)) if "-" in text else parts
 
 
@@ -101,7 +101,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     """'train.epochs=5' -> ('train.epochs', 5), the value read as YAML."""
     name, separator, value = text.partition("=")
     if not separator or "." not in name:
-        raise ParamsError(f"--set expects section.key=value, got {text!r}")
+        raise UsageError(f"--set expects section.key=value, got {text!r}")
     return name.strip(), yaml.safe_load(value)
 
 
