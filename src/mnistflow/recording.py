@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ import keras
 from mnistflow import pipeline, tracking
 from mnistflow.data import Split
 from mnistflow.params import Params, flatten
-from mnistflow.training import CompiledModels, EpochCallback, EpochRecord
+from mnistflow.training import CompiledModels, EpochRecord
 
 if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
     from mnistflow.evaluation import Evaluation
@@ -22,11 +23,33 @@ TRAINING_SECTIONS = ("prepare", "train", "diagnostics", "tracking")
 EVALUATION_SECTIONS = ("evaluate",)
 
 
-def start(params: Params, tags: dict[str, str] | None = None) -> EpochCallback:
+class EpochLogger:
+    """Logs each epoch's metrics; if the store fails mid-run, training goes on and the failure is kept.
+
+    The metrics stay in models/history.csv, and the failure surfaces when the run is logged after training
+    (the train stage then names the files that hold the work). Logging stops after the first failure, so a
+    dead server costs one timeout, not one per epoch.
+    """
+
+    def __init__(self) -> None:
+        self.failure: BaseException | None = None
+
+    def __call__(self, record: EpochRecord) -> None:
+        if self.failure is not None:
+            return
+        try:
+            tracking.log_metrics(record.metrics, step=record.epoch)
+        except tracking.STORE_FAILURES as error:
+            self.failure = error
+            print(f"warning: the tracking store failed at epoch {record.epoch} ({tracking.describe(error)}); "
+                  "training goes on", file=sys.stderr)
+
+
+def start(params: Params, tags: dict[str, str] | None = None) -> EpochLogger:
     """Log the training params and tags of a new run; return the callback that logs each epoch's metrics."""
     tracking.log_params(flatten(params, TRAINING_SECTIONS))
     tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
-    return lambda record: tracking.log_metrics(record.metrics, step=record.epoch)
+    return EpochLogger()
 
 
 def log_training(params: Params, model: keras.Model, records: Sequence[EpochRecord], validation: Split) -> None:

@@ -22,7 +22,7 @@ from mnistflow.tracking.store import (
 
 COLLAPSED_TAG = "collapsed_classes"
 
-__all__ = ["COLLAPSED_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError", "active_run",
+__all__ = ("COLLAPSED_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError", "active_run",
            "connect", "describe", "dvc_lock_tags", "environment_tags", "log_artifacts", "log_dict",
            "log_keras_model", "log_metrics", "log_params", "log_table", "project_root", "require_project_root",
-           "set_tags", "tracking_uri", "use_store"]
+           "set_tags", "tracking_uri", "use_store")

@@ -6,6 +6,8 @@ import os
 
 import mlflow
 
+from mnistflow.tracking.runs import uninterrupted
+
 MODEL_URI_TAG = "mnistflow.model_uri"
 
 
@@ -25,6 +27,7 @@ class _KerasFlavor:
         mlflow.keras.save_model(path=path, **keywords)
 
 
+@uninterrupted
 def log_keras_model(model, input_example) -> str:
     """Log a Keras model with its signature and input example; tag the run with its URI and return it."""
     import keras
