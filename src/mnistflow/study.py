@@ -115,15 +115,14 @@ class Plan:
 
 
 def plan(study_file: Path, configs: list[Path], seeds: str | None, assignments: list[str], raw_params: dict) -> Plan:
-    """The study's jobs, every one validated. Overrides apply in this order: the study file's `base`, then the
-    grid point or the named configuration (which replaces the grid), then each `--set`."""
+    """The study's jobs, every one validated. A named configuration (which replaces the grid) applies over the
+    study file's `base`, and each `--set` over both; a grid point applies over `base` and `--set` alike."""
     spec = read_study_file(study_file) if study_file.is_file() or not configs else {}
-    base = {**spec.get("base", {}), **dict(parse_assignment(item) for item in assignments)}
+    base, extra = spec.get("base", {}), dict(parse_assignment(item) for item in assignments)
     if configs:
-        configurations = [(path.stem, {**spec.get("base", {}), **read_overrides(path),
-                                       **dict(parse_assignment(item) for item in assignments)}) for path in configs]
+        configurations = [(path.stem, {**base, **read_overrides(path), **extra}) for path in configs]
     else:
-        configurations = grid_configurations(base, spec.get("grid", {}))
+        configurations = grid_configurations({**base, **extra}, spec.get("grid", {}))
     seed_list = parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
     return Plan(configurations, seed_list, make_jobs(configurations, seed_list, raw_params))
 

@@ -39,8 +39,8 @@ class StudyContext:
     parent_run_id: str
 
 
-def failed_row(job: Job, error: str, run_id: str | None = None, status: str = "FAILED") -> dict[str, Any]:
-    return {"configuration": job.key, "seed": job.seed, "status": status, "run_id": run_id, "error": error}
+def failed_row(job: Job, error: str, run_id: str | None = None) -> dict[str, Any]:
+    return {"configuration": job.key, "seed": job.seed, "status": "FAILED", "run_id": run_id, "error": error}
 
 
 def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: CompiledModels,
