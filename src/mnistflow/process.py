@@ -6,17 +6,64 @@ import contextlib
 import ctypes
 import os
 import signal
+import threading
+import time
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "busybox"})
+WATCH_SECONDS = 0.5
 
 
 def die_with_parent(parent_pid: int | None = None) -> None:
     """Linux: have the kernel send SIGTERM to this process when its parent dies.
 
     A `dvc repro` killed by `timeout` then takes its stage along (the stage's run ends KILLED), and a killed
-    study takes its workers. If the parent `parent_pid` is already gone, exit at once.
+    study takes its workers. DVC starts a stage through `$SHELL -c` (or `/bin/sh -c` when `$SHELL` is unset),
+    and dash keeps itself between DVC and the stage: the stage's parent is then a shell that outlives DVC. So
+    when the parent is a shell, a watcher thread also sends SIGTERM once the nearest non-shell ancestor is gone.
+    If the parent `parent_pid` is already gone, exit at once.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if parent_pid is not None and os.getppid() != parent_pid:
         raise SystemExit(0)
+    launcher = launching_process(os.getppid())
+    if launcher is not None and launcher[0] != os.getppid():
+        threading.Thread(target=_terminate_when_gone, args=launcher, name="launcher-watch", daemon=True).start()
+
+
+def process_facts(pid: int) -> tuple[str, str, int, str] | None:
+    """(command name, state, parent pid, start time) from /proc, or None where the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return name, fields[0], int(fields[1]), fields[19]
+
+
+def start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if gone."""
+    facts = process_facts(pid)
+    return None if facts is None else facts[3]
+
+
+def launching_process(pid: int) -> tuple[int, str] | None:
+    """(pid, start time) of `pid` or, where it is a shell, of its nearest ancestor that is not one."""
+    while (facts := process_facts(pid)) is not None and facts[0] in SHELLS and facts[2] > 1:
+        pid = facts[2]
+    return None if facts is None else (pid, facts[3])
+
+
+def is_alive(pid: int, start_time: str) -> bool:
+    """Whether the process `pid` that started at `start_time` still runs (a zombie or a reused pid does not)."""
+    facts = process_facts(pid)
+    return facts is not None and facts[1] != "Z" and facts[3] == start_time
+
+
+def _terminate_when_gone(pid: int, start_time: str) -> None:
+    while is_alive(pid, start_time):
+        time.sleep(WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)

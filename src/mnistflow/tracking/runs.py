@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import mlflow
 from mlflow.entities import RunStatus
 
+from mnistflow import process
 from mnistflow.errors import Terminated, TrackingError
 from mnistflow.tracking.store import describe
 
@@ -55,18 +56,9 @@ def raise_held(arrived: list[int]) -> None:
         raise KeyboardInterrupt
 
 
-def process_start(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def process_tags() -> dict[str, str]:
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
-            PROCESS_START_TAG: process_start(os.getpid()) or "unknown"}
+            PROCESS_START_TAG: process.start_time(os.getpid()) or "unknown"}
 
 
 def _switch_to_experiment_of(run_id: str) -> None:
@@ -139,8 +131,7 @@ class RunningRun:
 def _process_state(tags: dict[str, str]) -> str:
     if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG, "").isdigit():
         return "unknown"
-    started = process_start(int(tags[PID_TAG]))
-    return "alive" if started is not None and started == tags.get(PROCESS_START_TAG) else "gone"
+    return "alive" if process.is_alive(int(tags[PID_TAG]), tags.get(PROCESS_START_TAG, "")) else "gone"
 
 
 def running_runs(experiment_ids: list[str]) -> list[RunningRun]:
