@@ -8,6 +8,12 @@ epoch, and prints one JSON line: the seconds of every epoch. Peers, each at its 
 - torch-eager: PyTorch eager, with torch.set_flush_denormal(True) (MNIST's zeros make subnormals);
 - torch-compile: the same, with the training step under torch.compile;
 - jax-scan: one jitted jax.lax.scan over the epoch's batches, with optax's Adam.
+
+The CNN peers train configs/cnn.yaml's network (two 5x5 stride-2 ReLU convolutions, 32 and 64 filters, dropout,
+Dense 128, dropout, Dense 10) with Adam on its batch size, timing the training steps only (mnistflow's shifted
+images are drawn before its epoch clock starts):
+- mnistflow-cnn: pipeline.train_model with params.yaml + configs/cnn.yaml;
+- torch-cnn-eager: the same network in PyTorch eager, flushed denormals, at configs/cnn.yaml's thread count.
 """
 
 from __future__ import annotations
@@ -33,28 +39,47 @@ def splits():
     return params, prepared["train"], prepared["validation"]
 
 
-def mnistflow_epochs(epochs: int) -> list[float]:
+def cnn_params(epochs: int):
+    """params.yaml with configs/cnn.yaml's overrides and the given epoch count."""
+    from mnistflow.params import apply_overrides, read_yaml
+
+    overrides = {**read_yaml(REPO / "configs" / "cnn.yaml"), "train.epochs": epochs}
+    return apply_overrides(read_yaml(REPO / "params.yaml"), overrides)
+
+
+def mnistflow_epochs(epochs: int, cnn: bool = False) -> list[float]:
     import dataclasses
 
     from mnistflow import pipeline
 
     params, train, validation = splits()
-    params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs))
+    params = cnn_params(epochs) if cnn else dataclasses.replace(
+        params, train=dataclasses.replace(params.train, epochs=epochs))
     _, records = pipeline.train_model(params, train, validation)
     return [record.metrics["epoch_seconds"] for record in records]
 
 
-def torch_epochs(epochs: int, compiled: bool) -> list[float]:
+def torch_cnn_epochs(epochs: int) -> list[float]:
+    import torch
+    from torch import nn
+
+    params = cnn_params(epochs)
+    cnn, batch = params.model.cnn, params.train.batch_size
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(params.train.threads)
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, cnn.filters, 5, stride=2, padding=2), nn.ReLU(),
+                          nn.Conv2d(cnn.filters, 2 * cnn.filters, 5, stride=2, padding=2), nn.ReLU(), nn.Flatten(),
+                          nn.Dropout(cnn.conv_dropout), nn.Linear(49 * 2 * cnn.filters, cnn.dense_units), nn.ReLU(),
+                          nn.Dropout(cnn.dense_dropout), nn.Linear(cnn.dense_units, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.train.learning_rate, eps=1e-7)
+    _, train, _ = splits()
+    return _torch_loop(model, optimizer, train, batch, epochs)
+
+
+def _torch_loop(model, optimizer, train, batch_size: int, epochs: int, compiled: bool = False) -> list[float]:
     import torch
 
-    torch.set_flush_denormal(True)
-    torch.manual_seed(1)
-    _, train, _ = splits()
-    model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    for layer in (model[0], model[2]):
-        torch.nn.init.normal_(layer.weight, std=0.05)
-        torch.nn.init.zeros_(layer.bias)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_function = torch.nn.CrossEntropyLoss()
 
     def step(images, labels):
@@ -70,11 +95,25 @@ def torch_epochs(epochs: int, compiled: bool) -> list[float]:
     for _ in range(epochs):
         started = time.perf_counter()
         order = torch.randperm(len(labels))
-        for start in range(0, len(labels), BATCH):
-            batch = order[start:start + BATCH]
+        for start in range(0, len(labels), batch_size):
+            batch = order[start:start + batch_size]
             step(images[batch], labels[batch])
         times.append(time.perf_counter() - started)
     return times
+
+
+def torch_epochs(epochs: int, compiled: bool) -> list[float]:
+    import torch
+
+    torch.set_flush_denormal(True)
+    torch.manual_seed(1)
+    _, train, _ = splits()
+    model = torch.nn.Sequential(torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    for layer in (model[0], model[2]):
+        torch.nn.init.normal_(layer.weight, std=0.05)
+        torch.nn.init.zeros_(layer.bias)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    return _torch_loop(model, optimizer, train, BATCH, epochs, compiled)
 
 
 def jax_epochs(epochs: int) -> list[float]:
@@ -120,7 +159,8 @@ def jax_epochs(epochs: int) -> list[float]:
     return times
 
 
-PEERS = {"mnistflow": mnistflow_epochs, "torch-eager": lambda epochs: torch_epochs(epochs, compiled=False),
+PEERS = {"mnistflow": mnistflow_epochs, "mnistflow-cnn": lambda epochs: mnistflow_epochs(epochs, cnn=True),
+         "torch-cnn-eager": torch_cnn_epochs, "torch-eager": lambda epochs: torch_epochs(epochs, compiled=False),
          "torch-compile": lambda epochs: torch_epochs(epochs, compiled=True), "jax-scan": jax_epochs}
 
 

@@ -12,7 +12,8 @@ Measures, each training peer in a process of its own (bench/peers.py), at its be
   count (train.threads); the larger floor is the one that binds;
 - MLflow logging overhead: 20-epoch trainings with per-epoch tracking on and off (3 alternating pairs);
 - wall time of a cold `dvc repro` (fresh clone, empty DVC cache, new store) and of a no-op one;
-- study throughput in runs per minute (classic-failure and fixed, 2 seeds each, 20 epochs).
+- study throughput in runs per minute (classic-failure and fixed, 2 seeds each, 20 epochs);
+- training s/epoch of configs/cnn.yaml's CNN: mnistflow against the same network in PyTorch eager.
 
 Prints one table with the targets and writes bench/results/bench.json.
 """
@@ -34,13 +35,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES, BATCH, UNITS = 55_000, 64, 64
 PEERS = ("mnistflow", "jax-scan", "torch-eager", "torch-compile")
+CNN_PEERS = ("mnistflow-cnn", "torch-cnn-eager")
 # (m, k, n) of each matmul in one training step: forward, then the gradients (no gradient for the input).
 STEP_MATMULS = ((BATCH, 784, UNITS), (BATCH, UNITS, 10), (UNITS, BATCH, 10), (BATCH, 10, UNITS), (784, BATCH, UNITS))
 
 
 def run_peer(peer: str, epochs: int, python: str) -> dict[str, float] | None:
     """One peer in a fresh process: mnistflow in this environment, the others in the peers' own."""
-    interpreter = sys.executable if peer == "mnistflow" else python
+    interpreter = sys.executable if peer.startswith("mnistflow") else python
     environment = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     result = subprocess.run([interpreter, str(REPO / "bench" / "peers.py"), peer, "--epochs", str(epochs)],
                             capture_output=True, text=True, cwd=REPO, env=environment)
@@ -150,11 +152,12 @@ def repro_and_study(skip_repro: bool, skip_study: bool) -> dict[str, float]:
 def table(results: dict) -> str:
     peers = results["peers"]
     ours = peers["mnistflow"]["seconds_per_epoch"]
-    lines = ["| training (default MLP, 55,000 images) | s/epoch (median, epochs 2+) | first epoch (s) | "
+    lines = ["| training (55,000 images) | s/epoch (median, epochs 2+) | first epoch (s) | "
              "mnistflow / this |", "|---|---|---|---|"]
     for name, peer in peers.items():
+        reference = peers.get("mnistflow-cnn" if name in CNN_PEERS else "mnistflow", peer)["seconds_per_epoch"]
         lines.append(f"| {name} | {peer['seconds_per_epoch']:.3f} | {peer['first_epoch']:.2f} | "
-                     f"{ours / peer['seconds_per_epoch']:.2f} |")
+                     f"{reference / peer['seconds_per_epoch']:.2f} |")
     for name in ("floor_sgemm_2048", "floor_at_shapes"):
         lines.append(f"| {name.replace('_', ' ')} | {results[name]:.3f} | | {ours / results[name]:.2f} |")
     return "\n".join(lines)
@@ -171,6 +174,9 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
         ratio = ours / peers["torch-eager"]["seconds_per_epoch"]
         checks.append(("training <= 0.5 x PyTorch eager (flushed)", f"{ratio:.2f} x", ratio <= 0.5))
     checks.append(("training <= 2.0 x the binding floor", f"{ours / floor:.2f} x", ours / floor <= 2.0))
+    if {"mnistflow-cnn", "torch-cnn-eager"} <= set(peers):
+        ratio = peers["mnistflow-cnn"]["seconds_per_epoch"] / peers["torch-cnn-eager"]["seconds_per_epoch"]
+        checks.append(("CNN training <= 1.0 x PyTorch eager (flushed)", f"{ratio:.2f} x", ratio <= 1.0))
     if "cold_repro_seconds" in results:
         checks.append(("cold dvc repro <= 25 s", f"{results['cold_repro_seconds']:.1f} s",
                        results["cold_repro_seconds"] <= 25))
@@ -189,6 +195,8 @@ def main() -> None:
     parser.add_argument("--skip-repro", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--skip-cnn", action="store_true")
+    parser.add_argument("--cnn-epochs", type=int, default=3, help="epochs timed per CNN peer")
     parser.add_argument("--peers-python", default=str(REPO / ".venv-peers" / "bin" / "python"),
                         help="the interpreter that has torch, jax and optax (make bench sets it up)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bench.json")
@@ -199,8 +207,9 @@ def main() -> None:
     threads = load_params(REPO / "params.yaml").train.threads
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "train_threads": threads,
                      "peers": {}}
-    for peer in PEERS:
-        measured = run_peer(peer, arguments.epochs, arguments.peers_python)
+    for peer in PEERS + (() if arguments.skip_cnn else CNN_PEERS):
+        measured = run_peer(peer, arguments.cnn_epochs if peer in CNN_PEERS else arguments.epochs,
+                            arguments.peers_python)
         if measured:
             results["peers"][peer] = measured
     results.update(floors(threads))

@@ -34,9 +34,16 @@ def small_params(**sections) -> dict:
     """Default params with SMALL_OVERRIDES, then the given {section: {key: value}} overrides."""
     raw = copy.deepcopy(default_params())
     for overrides in (SMALL_OVERRIDES, sections):
-        for section, values in overrides.items():
-            raw[section].update(values)
+        _merge(raw, overrides)
     return raw
+
+
+def _merge(raw: dict, overrides: dict) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            _merge(raw[key], value)
+        else:
+            raw[key] = value
 
 
 def write_yaml(path: Path, data: dict) -> Path:
@@ -195,7 +202,7 @@ def make_run(store, small_model, mnist):
     def make(accuracy: float, collapsed: list[int] = (), with_model: bool = True, units: int = 64,
              learning_rate: float = 0.001) -> str:
         with tracking.active_run() as run_id:
-            tracking.log_params({"train.units": units, "train.seed": 1, "train.learning_rate": learning_rate})
+            tracking.log_params({"model.mlp.units": units, "train.seed": 1, "train.learning_rate": learning_rate})
             tracking.log_metrics({"test_accuracy": accuracy, "final_collapsed_classes": float(len(collapsed)),
                                   "test_collapsed_classes": 0.0})
             tracking.set_tags({tracking.COLLAPSED_TAG: list(collapsed), "git_commit": "abc123"})

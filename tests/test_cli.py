@@ -61,7 +61,8 @@ def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, mn
 
 def test_predict_without_a_champion_is_one_line(store):
     result = runner.invoke(app, ["predict", "x.png"])
-    assert result.exit_code == 2 and result.stderr.startswith("error: cannot load model 'models:/mnist-mlp@champion'")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot load model 'models:/mnist-digits@champion'")
 
 
 def test_show_writes_the_picture_and_rejects_bad_input(champion, tmp_path):
@@ -84,10 +85,10 @@ def test_compare_shows_only_differing_params(make_run):
     result = runner.invoke(app, ["compare", "--format", "csv"])
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("run_id,run_name,train.units,test_accuracy")
+    assert lines[0].startswith("run_id,run_name,model.mlp.units,test_accuracy")
     assert "train.seed" not in lines[0] and "train.learning_rate" not in lines[0]
     assert [line.split(",")[2] for line in lines[1:]] == ["128", "256", "64"]
-    result = runner.invoke(app, ["compare", "--format", "markdown", "--sort", "train.units", "--ascending",
+    result = runner.invoke(app, ["compare", "--format", "markdown", "--sort", "model.mlp.units", "--ascending",
                                  "--filter", "metrics.test_accuracy > 0.92"])
     assert result.exit_code == 0
     rows = result.stdout.strip().splitlines()
@@ -181,3 +182,15 @@ def test_a_server_that_answers_health_but_hangs_is_one_line_within_a_minute(tmp_
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and f"http://127.0.0.1:{server.server_port}" in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_predict_show_writes_each_photo_beside_the_frame_the_model_read(champion, tmp_path, mnist):
+    from photo_digits import photo
+
+    photo(mnist["x_test"][0], "grey", np.random.default_rng(0)).save(tmp_path / "grey_seven.jpg")
+    result = runner.invoke(app, ["predict", "--show", str(tmp_path / "grey_seven.jpg")])
+    assert result.exit_code == 0, result.stderr
+    shown = Path(result.stdout.split(" -> ")[1].strip())
+    assert shown.name == "predict_grey_seven.png" and shown.parent.parts[-2:] == ("reports", "shown")
+    with Image.open(shown) as picture:
+        assert picture.format == "PNG" and picture.width > 600

@@ -31,7 +31,17 @@ def test_saturation_measures():
                               [0.0, 1.0, 0, 0, 0, 0, 0, 0, 0, 0]])           # saturated, right
     labels = np.array([1, 0, 1])
     hidden = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0], [0.0, 3.0, 0.0]])
-    measured = diagnostics.saturation(probabilities, labels, hidden)
+    measured = diagnostics.saturation(probabilities, labels, [hidden])
     assert measured["true_class_prob_below_eps"] == 1 / 3
     assert measured["top_prob_above_1_minus_eps"] == 2 / 3  # rows 0 and 2
     assert measured["dead_relu_fraction"] == 1 / 3
+
+
+def test_dead_units_are_counted_over_every_hidden_layer_and_a_channel_is_a_convolution_unit():
+    labels, probabilities = np.array([0, 1]), np.eye(10)[[0, 1]]
+    convolution = np.zeros((2, 4, 4, 3))  # 2 samples, 4x4 positions, 3 channels
+    convolution[1, 3, 2, 0] = 0.5  # channel 0 fires once; channel 1 only below zero; channel 2 never
+    convolution[:, :, :, 1] = -1.0
+    dense = np.array([[1.0, 0.0], [2.0, 0.0]])  # unit 1 dead
+    measured = diagnostics.saturation(probabilities, labels, [convolution, dense])
+    assert measured["dead_relu_fraction"] == 3 / 5  # channels 1 and 2, dense unit 1

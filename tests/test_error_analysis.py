@@ -47,3 +47,13 @@ def test_flipped_labels_of_confident_images_rank_at_the_top(test_probabilities):
     suggested = dict(zip(found["index"], found["suggested"], strict=True))
     assert all(suggested[test.indices[k]] == test.labels[k] for k in flipped)  # the original label comes back
     assert table["label_quality"].is_monotonic_increasing
+
+
+def test_tile_titles_print_integers_whatever_the_dtype_and_mark_cleanlab_flags():
+    import numpy as np
+
+    from mnistflow.error_analysis import tile_title
+
+    floats = (np.float64(4601.0), np.float64(8.0), np.float64(4.0), np.float32(0.5))  # what iterrows() hands over
+    assert tile_title(*floats) == "#4601 y=8\npred 4 p=0.50"
+    assert tile_title(7, 3, 5, 0.99, flagged=True) == "#7 y=3 *\npred 5 p=0.99"

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistflow.images import ImageFileError, load_digits, mnist_frame
+from mnistflow.images import ImageFileError, grayscale, load_digits, mnist_frame
+
+from photo_digits import STYLES, photo_set
 
 
 def test_a_large_dark_on_light_photo_is_framed_like_mnist(tmp_path, mnist):
@@ -41,3 +43,16 @@ def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
 
 def test_blank_image_gives_blank_frame():
     assert not mnist_frame(np.zeros((50, 40))).any()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_photos_of_every_style_are_framed_like_the_digit_itself(mnist, style):
+    """Off-white, grey, gradient-lit, JPEG-noisy, thick or thin pen, light on dark: the framed photo looks like
+    the MNIST digit it shows (each photo is a held-out MNIST digit drawn onto paper; tests/photo_digits.py)."""
+    shots = [shot for shot in photo_set(mnist["x_test"], mnist["y_test"], 4) if shot[0] == style]
+    for _, index, _, picture in shots:
+        framed = mnist_frame(grayscale(picture))
+        reference = mnist_frame(mnist["x_test"][index])  # the digit itself, framed the same way
+        correlation = np.corrcoef(framed.ravel(), reference.ravel())[0, 1]
+        assert correlation > 0.8, (style, index, correlation)
+        assert framed.max() > 200 and framed[:2].max() < 30  # full-contrast ink, empty border like MNIST

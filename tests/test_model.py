@@ -4,14 +4,22 @@ import pytest
 import tensorflow as tf
 
 from mnistflow import runtime  # noqa: F401 - quiet TensorFlow before it loads
-from mnistflow.model import CLIP_EPSILON, build_model, clipped_crossentropy, make_loss, make_optimizer
+from mnistflow.model import (
+    CLIP_EPSILON,
+    build_model,
+    clipped_crossentropy,
+    compiles_with_xla,
+    hidden_layers,
+    make_loss,
+    make_optimizer,
+)
 from mnistflow.params import parse_params
 
 from conftest import small_params
 
 
 def test_classic_architecture_and_initializers():
-    params = parse_params(small_params()).train
+    params = parse_params(small_params()).model
     keras.utils.set_random_seed(0)
     model = build_model(params)
     assert model.count_params() == 50_890
@@ -23,10 +31,25 @@ def test_classic_architecture_and_initializers():
 
 
 def test_build_model_reads_only_its_arguments():
-    params = parse_params(small_params(train={"units": 7, "output_initializer": "zeros"})).train
+    params = parse_params(small_params(model={"mlp": {"units": 7, "output_initializer": "zeros"}})).model
     model = build_model(params)
     assert model.get_layer("hidden").units == 7
     assert not np.any(model.get_layer("output").kernel.numpy())
+    assert compiles_with_xla(params) and [layer.name for layer in hidden_layers(model)] == ["hidden"]
+
+
+def test_the_cnn_takes_the_same_flat_rows_and_has_the_documented_shape():
+    params = parse_params(small_params(model={"arch": "cnn", "cnn": {"filters": 8, "dense_units": 16}})).model
+    model = build_model(params)
+    assert model.input_shape == (None, 784) and model.output_shape == (None, 10)
+    assert model.get_layer("conv_1").output.shape[1:] == (14, 14, 8)
+    assert model.get_layer("conv_2").output.shape[1:] == (7, 7, 16)
+    # 5x5x1x8 + 8, 5x5x8x16 + 16, 784x16 + 16, 16x10 + 10
+    assert model.count_params() == 208 + 3216 + 12560 + 170
+    assert [layer.name for layer in hidden_layers(model)] == ["conv_1", "conv_2", "hidden"]
+    assert not compiles_with_xla(params)
+    probabilities = model(np.random.default_rng(0).random((3, 784), np.float32)).numpy()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def _loss_and_logit_gradient(loss, logits: np.ndarray, label: int):

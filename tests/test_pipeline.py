@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def project(tmp_path_factory) -> Path:
     project = make_project(tmp_path_factory.mktemp("project"))
     (project / "configs").mkdir()
-    (project / "configs" / "narrow.yaml").write_text("train.units: 16\ntrain.output_initializer: glorot_uniform\n")
+    (project / "configs" / "narrow.yaml").write_text(
+        "model.mlp.units: 16\nmodel.mlp.output_initializer: glorot_uniform\n")
     commit_all(project)
     return project
 
@@ -35,8 +36,10 @@ def test_repro_records_one_complete_finished_run(project):
     run = runs[0]
     assert run.info.status == "FINISHED"
     assert run.info.run_id == json.loads((project / "models" / "run.json").read_text())["run_id"]
-    assert run.data.params["train.units"] == "64" and run.data.params["prepare.train_limit"] == "2000"
-    assert len(run.data.params) == sum(len(section) for section in small_params().values())
+    assert run.data.params["model.mlp.units"] == "64" and run.data.params["prepare.train_limit"] == "2000"
+    raw = small_params()  # every param, of the model section the chosen architecture's only
+    assert len(run.data.params) == sum(len(section) for section in raw.values()) - 2 + len(raw["model"]["mlp"])
+    assert run.data.metrics["training_seconds"] > 0
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     for name in ("loss", "accuracy", "val_loss", "epoch_seconds", "val_recall_0", "collapsed_classes",
                  "true_class_prob_below_eps", "dead_relu_fraction"):
@@ -92,7 +95,7 @@ def test_forced_repro_changes_only_the_run_id_entries(project):
 
 def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["units"] = 32
+    params["model"]["mlp"]["units"] = 32
     write_yaml(project / "params.yaml", params)
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     runs_before = len(client.search_runs(["1"]))
@@ -108,11 +111,12 @@ def test_named_configuration_runs_as_a_dvc_experiment(project):
     result = subprocess.run(["mnistflow", "experiment", "narrow"], cwd=project, capture_output=True, text=True,
                             env=environment, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'dvc exp run -n narrow -S train.units=16 -S train.output_initializer="glorot_uniform"' in result.stderr
+    expected = 'dvc exp run -n narrow -S model.mlp.units=16 -S model.mlp.output_initializer="glorot_uniform"'
+    assert expected in result.stderr
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
-        ["1"], filter_string="params.`train.units` = '16'")
+        ["1"], filter_string="params.`model.mlp.units` = '16'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert runs[0].data.params["train.output_initializer"] == "glorot_uniform"
+    assert runs[0].data.params["model.mlp.output_initializer"] == "glorot_uniform"
     shown = subprocess.run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=project, capture_output=True,
                            text=True, env=environment).stdout
     assert "narrow" in shown
@@ -128,7 +132,7 @@ def test_queued_experiments_land_in_the_workspace_store(project):
         return result.stdout
 
     for units in (8, 12):
-        dvc("exp", "run", "--queue", "-n", f"queued-{units}", "-S", f"train.units={units}")
+        dvc("exp", "run", "--queue", "-n", f"queued-{units}", "-S", f"model.mlp.units={units}")
     dvc("queue", "start", "-j", "2")
     deadline = time.monotonic() + 600
     while any(state in dvc("queue", "status") for state in ("Queued", "Running")):
@@ -136,7 +140,7 @@ def test_queued_experiments_land_in_the_workspace_store(project):
         time.sleep(3)
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     for units in (8, 12):
-        runs = client.search_runs(["1"], filter_string=f"params.`train.units` = '{units}'")
+        runs = client.search_runs(["1"], filter_string=f"params.`model.mlp.units` = '{units}'")
         assert len(runs) == 1 and runs[0].info.status == "FINISHED", dvc("queue", "logs", f"queued-{units}")
         assert runs[0].data.tags["dvc.exp_name"] == f"queued-{units}" and runs[0].data.tags["dvc.baseline_rev"]
         assert "test_accuracy" in runs[0].data.metrics
@@ -150,7 +154,7 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
                             timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
-        ["1"], filter_string="params.`train.units` = '24'")
+        ["1"], filter_string="params.`model.mlp.units` = '24'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["train.epochs"] == "1" and "test_accuracy" in runs[0].data.metrics
     assert runs[0].data.tags["mlflow.project.entryPoint"] == "main"
@@ -158,7 +162,7 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
 
 def test_mlflow_run_honours_an_edited_params_file(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["units"] = 20
+    params["model"]["mlp"]["units"] = 20
     write_yaml(project / "params.yaml", params)
     result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow"],
                             cwd=project, capture_output=True, text=True,
@@ -167,5 +171,5 @@ def test_mlflow_run_honours_an_edited_params_file(project):
     assert result.returncode == 0, result.stderr[-3000:]
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
         ["1"], filter_string="tags.`mlflow.project.entryPoint` = 'main'", order_by=["attributes.start_time DESC"])
-    assert runs[0].info.status == "FINISHED" and runs[0].data.params["train.units"] == "20"
+    assert runs[0].info.status == "FINISHED" and runs[0].data.params["model.mlp.units"] == "20"
     assert runs[0].data.params["train.epochs"] == str(params["train"]["epochs"])

@@ -37,3 +37,16 @@ def test_confusion_and_curves_render():
     matrix = np.diag(np.arange(10) + 5)
     assert plots.confusion_figure(matrix).axes[0].get_title() == f"Confusion matrix (test, {matrix.sum()} images)"
     assert [axes.get_title() for axes in plots.curves_figure(_history(set())).axes] == ["Loss", "Accuracy"]
+
+
+def test_framing_figure_shows_the_input_the_frame_and_the_prediction(tmp_path):
+    import numpy as np
+
+    probabilities = np.full(10, 0.02)
+    probabilities[3] = 0.82
+    figure = plots.framing_figure(np.full((60, 40), 200.0), np.zeros((28, 28)), probabilities, "photo.jpg")
+    image_axes, frame_axes, bar_axes = figure.axes
+    assert image_axes.images[0].get_array().shape == (60, 40) and frame_axes.images[0].get_array().shape == (28, 28)
+    assert bar_axes.get_title() == "predicted 3 (p=0.820)" and len(bar_axes.patches) == 10
+    plots.save(figure, tmp_path / "framing.png")
+    assert (tmp_path / "framing.png").stat().st_size > 1000

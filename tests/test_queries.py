@@ -11,9 +11,9 @@ def test_runs_table_uses_plain_param_and_metric_names(make_run):
     make_run(0.9, units=64)
     make_run(0.8, units=128, with_model=False)
     table, params, metrics = queries.runs_table(make_run.experiment_id)
-    assert {"train.units", "train.seed", "train.learning_rate"} <= set(params) and "test_accuracy" in metrics
+    assert {"model.mlp.units", "train.seed", "train.learning_rate"} <= set(params) and "test_accuracy" in metrics
     assert not [column for column in table.columns if column.startswith(("params.", "metrics.", "tags."))]
-    assert sorted(table["train.units"]) == ["128", "64"] and sorted(table["test_accuracy"]) == [0.8, 0.9]
+    assert sorted(table["model.mlp.units"]) == ["128", "64"] and sorted(table["test_accuracy"]) == [0.8, 0.9]
     assert queries.model_uri_of_run(queries.latest_model_run(make_run.experiment_id)).startswith("models:/")
     with pytest.raises(TrackingError, match="cannot search runs with filter"):
         queries.runs_table(make_run.experiment_id, "params.nonsense ===")

@@ -6,7 +6,7 @@ from mlflow import MlflowClient
 
 from mnistflow.tracking import registry
 
-NAME = "mnist-mlp"
+NAME = "mnist-digits"
 
 
 def _register(experiment_id, tmp_path, metric="test_accuracy", direction="max"):

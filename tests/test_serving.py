@@ -43,7 +43,7 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, mnist):
     port = free_port()
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     server = subprocess.Popen(
-        ["mlflow", "models", "serve", "-m", "models:/mnist-mlp@champion", "--env-manager", "local",
+        ["mlflow", "models", "serve", "-m", "models:/mnist-digits@champion", "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],
         env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from mnistflow import pipeline, study
 from mnistflow.cli import app
 from mnistflow.errors import UsageError
-from mnistflow.params import ParamsError
+from mnistflow.params import ParamsError, apply_overrides
 
 from conftest import REPO, commit_all, make_project, repro, small_params, tool_environment, write_yaml
 
@@ -21,17 +21,14 @@ def test_default_study_is_the_16_configuration_grid():
     configurations = study.grid_configurations(spec["base"], spec["grid"])
     assert len(configurations) == 16 and spec["seeds"] == [1, 2, 3, 4]
     key, overrides = configurations[0]
-    assert key == "prepare.scale=False,train.learning_rate=0.001,train.loss=clipped_crossentropy,train.units=64"
-    assert overrides["train.output_initializer"] == "glorot_uniform"
+    assert key == "model.mlp.units=64,prepare.scale=False,train.learning_rate=0.001,train.loss=clipped_crossentropy"
+    assert overrides["model.mlp.output_initializer"] == "glorot_uniform"
     assert len(study.make_jobs(configurations, [1, 2, 3, 4], small_params())) == 64
 
 
 def test_overrides_are_validated_like_params_yaml():
-    assert study.apply_overrides(small_params(), {"train.units": 128}).train.units == 128
-    with pytest.raises(ParamsError, match="unknown param 'train.unit'"):
-        study.apply_overrides(small_params(), {"train.unit": 128})
-    with pytest.raises(ParamsError, match="train.units must be an integer >= 1"):
-        study.make_jobs([("bad", {"train.units": 0})], [1], small_params())
+    with pytest.raises(ParamsError, match="model.mlp.units must be an integer >= 1"):
+        study.make_jobs([("bad", {"model.mlp.units": 0})], [1], small_params())
     assert study.parse_assignment("train.epochs=5") == ("train.epochs", 5)
     assert study.parse_assignment("prepare.scale=false") == ("prepare.scale", False)
     with pytest.raises(UsageError, match="--set expects section.key=value"):
@@ -64,12 +61,30 @@ def test_summary_counts_collapses_per_configuration():
     assert summary.loc["b", "test_accuracy_mean"] == pytest.approx(0.975)
 
 
+def test_shared_overrides_go_only_to_the_configurations_of_their_architecture(tmp_path):
+    (tmp_path / "mlp.yaml").write_text("model.arch: mlp\n")
+    (tmp_path / "cnn.yaml").write_text("model.arch: cnn\ntrain.batch_size: 128\n")
+    (tmp_path / "study.yaml").write_text("base:\n  model.mlp.output_initializer: glorot_uniform\n")
+    planned = study.plan(tmp_path / "study.yaml", [tmp_path / "mlp.yaml", tmp_path / "cnn.yaml"], "1",
+                         ["model.cnn.filters=8", "train.epochs=3"], small_params())
+    assert dict(planned.configurations) == {
+        "mlp": {"model.mlp.output_initializer": "glorot_uniform", "model.arch": "mlp", "train.epochs": 3},
+        "cnn": {"model.arch": "cnn", "train.batch_size": 128, "model.cnn.filters": 8, "train.epochs": 3}}
+    with pytest.raises(ParamsError, match="--set model.cnn.filters applies to no configuration"):
+        study.plan(tmp_path / "study.yaml", [tmp_path / "mlp.yaml"], "1", ["model.cnn.filters=8"], small_params())
+    grid = study.grid_configurations({"model.cnn.filters": 8}, {"model.arch": ["mlp", "cnn"]})
+    assert grid == [("model.arch=mlp", {"model.arch": "mlp"}),
+                    ("model.arch=cnn", {"model.cnn.filters": 8, "model.arch": "cnn"})]
+    with pytest.raises(ParamsError, match="model.cnn.filters does not apply to model.arch mlp"):
+        study.make_jobs([("own", {"model.cnn.filters": 8})], [1], small_params())  # a configuration's own key
+
+
 def test_classic_failure_collapses_on_small_data(small_splits, mnist):
     """Raw pixels + Keras 2.2's clipped loss: a class dies, or many samples sit in the zero-gradient region."""
     from mnistflow import data
 
     overrides = study.read_overrides(REPO / "configs" / "classic-failure.yaml")
-    params = study.apply_overrides(small_params(train={"epochs": 3}), overrides)
+    params = apply_overrides(small_params(train={"epochs": 3}), overrides)
     assert params.prepare.scale is False and params.train.loss == "clipped_crossentropy"
     raw = {name: data.make_split(mnist["x_train"][:2000], mnist["y_train"][:2000], split.indices, False)
            for name, split in small_splits.items() if name != "test"}
@@ -82,7 +97,7 @@ def test_classic_failure_collapses_on_small_data(small_splits, mnist):
 @pytest.mark.slow
 def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_path, monkeypatch):
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    (tmp_path / "configs" / "ok.yaml").write_text("model.mlp.units: 16\n")
     # 1,000 images x 0.0001 rounds to no validation image: this configuration fails at run time.
     (tmp_path / "configs" / "broken.yaml").write_text("prepare.validation_fraction: 0.0001\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
@@ -98,7 +113,7 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     statuses = sorted((run.data.tags["study.configuration"], run.info.status) for run in children)
     assert statuses == [("broken", "FAILED"), ("broken", "FAILED"), ("ok", "FINISHED"), ("ok", "FINISHED")]
     ok = next(run for run in children if run.info.status == "FINISHED")
-    assert ok.data.params["train.units"] == "16" and "test_accuracy" in ok.data.metrics
+    assert ok.data.params["model.mlp.units"] == "16" and "test_accuracy" in ok.data.metrics
     assert "mnistflow.model_uri" in ok.data.tags  # a complete run, model included
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "study")}
     assert artifacts == {"study/results.csv", "study/summary.csv", "study/summary.md", "study/study_accuracy.png"}
@@ -117,7 +132,7 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
 def test_study_on_a_local_ray_instance(store, tmp_path, monkeypatch):
     pytest.importorskip("ray", reason="pip install ray (the 'cluster' extra)")
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    (tmp_path / "configs" / "ok.yaml").write_text("model.mlp.units: 16\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -142,8 +157,8 @@ def test_pipeline_and_a_two_worker_study_train_bit_identical_weights(tmp_path):
     import mlflow.keras
 
     project = make_project(tmp_path / "project")
-    write_yaml(project / "params.yaml", small_params(train={"units": 128}, prepare={"train_limit": 5000}))
-    (project / "study.yaml").write_text("seeds: [1, 2]\ngrid:\n  train.units: [128]\n")
+    write_yaml(project / "params.yaml", small_params(model={"mlp": {"units": 128}}, prepare={"train_limit": 5000}))
+    (project / "study.yaml").write_text("seeds: [1, 2]\ngrid:\n  model.mlp.units: [128]\n")
     commit_all(project)
     repro(project)
     result = subprocess.run(["mnistflow", "study", "--workers", "2", "--name", "same"], cwd=project,
@@ -182,7 +197,7 @@ def test_study_params_that_are_not_utf8_are_one_line(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_resume_ends_a_child_left_running_by_a_dead_process_and_reruns_it(store, tmp_path, monkeypatch):
     (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "ok.yaml").write_text("train.units: 16\n")
+    (tmp_path / "configs" / "ok.yaml").write_text("model.mlp.units: 16\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     monkeypatch.chdir(tmp_path)
@@ -205,3 +220,34 @@ def test_resume_ends_a_child_left_running_by_a_dead_process_and_reruns_it(store,
     row = next(line for line in resumed.stdout.splitlines() if line.startswith("| ok |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[1] == "2" and cells[-1] == "0"  # the re-run replaced the killed one: 2 finished, 0 failed
+
+
+@pytest.mark.slow
+def test_a_study_over_both_architectures_and_register_crowns_the_better(store, tmp_path, monkeypatch, mnist):
+    raw = small_params(model={"cnn": {"filters": 8, "dense_units": 32}})
+    write_yaml(tmp_path / "params.yaml", raw)
+    (tmp_path / "arch.yaml").write_text("seeds: [1]\ngrid:\n  model.arch: [mlp, cnn]\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["study", "--study-file", "arch.yaml", "--workers", "1", "--set",
+                                      "train.epochs=2", "--name", "families",
+                                      "--data", str(REPO / "data" / "raw" / "mnist.npz")])
+    assert result.exit_code == 0, result.stderr
+    client = MlflowClient()
+    children = {run.data.params["model.arch"]: run for run in client.search_runs(
+        ["1"], filter_string="tags.`study.configuration` LIKE 'model.arch=%'")}
+    assert set(children) == {"mlp", "cnn"} and {run.info.status for run in children.values()} == {"FINISHED"}
+    assert "model.cnn.filters" in children["cnn"].data.params and "model.mlp.units" not in children["cnn"].data.params
+    assert children["cnn"].data.metrics["dead_relu_fraction"] >= 0  # measured over the conv layers too
+    best = max(children.values(), key=lambda run: run.data.metrics["test_accuracy"])
+
+    registered = CliRunner().invoke(app, ["register"])
+    assert registered.exit_code == 0, registered.stderr
+    version = client.get_model_version_by_alias("mnist-digits", "champion")
+    assert version.run_id == best.info.run_id
+    assert version.tags["param.model.arch"] == best.data.params["model.arch"]
+
+    np.save(tmp_path / "digits.npy", mnist["x_test"][:20])
+    predicted = CliRunner().invoke(app, ["predict", "--json", str(tmp_path / "digits.npy")])
+    assert predicted.exit_code == 0, predicted.stderr
+    labels = [row["label"] for row in json.loads(predicted.stdout)]
+    assert np.mean(np.array(labels) == mnist["y_test"][:20]) >= 0.7  # raw 0-255 pixels in, whatever the family

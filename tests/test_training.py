@@ -21,7 +21,7 @@ from conftest import RAW_DATA, small_params
 from mnistflow import data, pipeline
 from mnistflow.params import parse_params
 arrays = data.load_mnist(RAW_DATA)
-params = parse_params(small_params(train={{"seed": {seed}}}))
+params = parse_params(small_params(train={{"seed": {seed}, **{train}}}, model={model}))
 splits = data.prepare_splits(arrays, params.prepare)
 model, records = pipeline.train_model(params, splits["train"], splits["validation"])
 digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
@@ -33,16 +33,23 @@ def _weights_digest(model) -> str:
     return hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in model.get_weights())).hexdigest()
 
 
-def test_same_seed_gives_bit_identical_weights_across_processes_and_other_seed_differs(small_splits):
-    params = parse_params(small_params())
-    model, records = pipeline.train_model(params, small_splits["train"], small_splits["validation"])
-    here = f"{_weights_digest(model)} {records[-1].metrics['val_accuracy']!r} {records[-1].metrics['loss']!r}"
-    result = run_python(WEIGHTS_SCRIPT.format(tests=str(REPO / "tests"), seed=params.train.seed), REPO)
+# The CNN, small, with every source of randomness on: dropout, augmentation and a decaying step.
+SMALL_CNN = {"arch": "cnn", "cnn": {"filters": 4, "dense_units": 16}}
+CNN_TRAINING = {"augment_shift": 2, "learning_rate_decay": 0.8}
+
+
+@pytest.mark.parametrize(("model", "train"), [({}, {}), (SMALL_CNN, CNN_TRAINING)], ids=["mlp", "cnn"])
+def test_same_seed_gives_bit_identical_weights_across_processes_and_other_seed_differs(small_splits, model, train):
+    params = parse_params(small_params(model=model, train=train))
+    model_trained, records = pipeline.train_model(params, small_splits["train"], small_splits["validation"])
+    here = f"{_weights_digest(model_trained)} {records[-1].metrics['val_accuracy']!r} {records[-1].metrics['loss']!r}"
+    script = WEIGHTS_SCRIPT.format(tests=str(REPO / "tests"), seed=params.train.seed, model=model, train=train)
+    result = run_python(script, REPO)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[-2] == here
-    other = parse_params(small_params(train={"seed": params.train.seed + 1}))
+    other = parse_params(small_params(model=model, train={**train, "seed": params.train.seed + 1}))
     other_model, _ = pipeline.train_model(other, small_splits["train"], small_splits["validation"])
-    assert _weights_digest(other_model) != _weights_digest(model)
+    assert _weights_digest(other_model) != _weights_digest(model_trained)
 
 
 def test_retraining_starts_from_fresh_weights(small_splits):
@@ -54,7 +61,7 @@ def test_retraining_starts_from_fresh_weights(small_splits):
 
 def test_epoch_function_takes_the_same_steps_as_keras_fit(small_splits):
     """Oracle: keras.Model.fit without shuffling, from the same initial weights, on the same batches."""
-    params = parse_params(small_params()).train
+    params = parse_params(small_params()).model
     images, labels = small_splits["train"].images[:640], small_splits["train"].labels[:640]
     keras.utils.set_random_seed(3)
     ours, reference = build_model(params), build_model(params)
@@ -74,7 +81,7 @@ def test_fast_path_and_keras_fit_reach_the_same_accuracy(small_splits):
     train, validation = small_splits["train"], small_splits["validation"]
     _, records = pipeline.train_model(params, train, validation)
     keras.utils.set_random_seed(params.train.seed)
-    reference = build_model(params.train)
+    reference = build_model(params.model)
     reference.compile(optimizer=make_optimizer("adam", 1e-3), loss=make_loss("crossentropy"), metrics=["accuracy"])
     reference.fit(train.images, one_hot(train.labels), batch_size=64, epochs=4, verbose=0)
     _, reference_accuracy = reference.evaluate(validation.images, one_hot(validation.labels), verbose=0)
@@ -109,18 +116,26 @@ def test_epoch_orders_are_drawn_lazily():
 def test_compiled_models_are_shared_only_by_runs_of_one_description():
     from mnistflow.training import CompiledModels
 
-    models, base = CompiledModels(), parse_params(small_params()).train
-    assert models.get(base) is models.get(dataclasses.replace(base, seed=7, epochs=3, learning_rate=0.01))
-    for change in ({"units": 32}, {"activation": "tanh"}, {"batch_size": 32}, {"loss": "clipped_crossentropy"},
-                   {"output_initializer": "glorot_uniform"}, {"optimizer": "sgd"}):
-        assert models.get(dataclasses.replace(base, **change)) is not models.get(base), change
-    assert len(models.by_key) == 7
+    models, base = CompiledModels(), parse_params(small_params())
+    restarted = dataclasses.replace(base.train, seed=7, epochs=3, learning_rate=0.01, augment_shift=2)
+    assert models.get(base) is models.get(dataclasses.replace(base, train=restarted))
+    model_changes = [("mlp", {"units": 32}), ("mlp", {"activation": "tanh"}), ("mlp", {"output_initializer": "zeros"}),
+                     ("cnn", {"filters": 4}), ("cnn", {"dense_dropout": 0.1})]
+    for family, change in model_changes:
+        part = dataclasses.replace(getattr(base.model, family), **change)
+        changed = dataclasses.replace(base, model=dataclasses.replace(base.model, **{family: part}))
+        assert models.get(changed) is not models.get(base), change
+    for change in ({"batch_size": 32}, {"loss": "clipped_crossentropy"}, {"optimizer": "sgd"}):
+        assert models.get(dataclasses.replace(base, train=dataclasses.replace(base.train, **change))) is not \
+            models.get(base), change
+    assert len(models.by_key) == 9
 
 
-def test_a_reused_compiled_model_trains_like_a_fresh_one(small_splits):
+@pytest.mark.parametrize(("model", "train"), [({}, {}), (SMALL_CNN, CNN_TRAINING)], ids=["mlp", "cnn"])
+def test_a_reused_compiled_model_trains_like_a_fresh_one(small_splits, model, train):
     from mnistflow.training import CompiledModels
 
-    params = parse_params(small_params(train={"epochs": 1}))
+    params = parse_params(small_params(model=model, train={"epochs": 1, **train}))
     train, validation = small_splits["train"], small_splits["validation"]
     fresh, _ = pipeline.train_model(params, train, validation)
     shared = CompiledModels()

@@ -59,7 +59,7 @@ def _connect(experiment: str | None, create: bool = False) -> str:
 @one_line_errors
 def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test_accuracy",
              direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
-             name: ModelNameOption = "mnist-mlp", experiment: ExperimentOption = None) -> None:
+             name: ModelNameOption = "mnist-digits", experiment: ExperimentOption = None) -> None:
     """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
     from mnistflow.tracking import registry, require_project_root
 
@@ -75,7 +75,7 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
 @one_line_errors
 def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test_accuracy",
             ascending: Annotated[bool, typer.Option("--ascending")] = False,
-            filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`train.units` = '128'\"")] = "",
+            filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`model.mlp.units` = '128'\"")] = "",
             output_format: Annotated[Format, typer.Option("--format")] = Format.table,
             experiment: ExperimentOption = None) -> None:
     """Print the experiment's finished runs: params that differ, plus key metrics."""
@@ -122,14 +122,17 @@ def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose pr
 @one_line_errors
 def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or .npy arrays")],
             model_uri: Annotated[str | None, typer.Option(help="default: models:/<name>@champion")] = None,
-            name: ModelNameOption = "mnist-mlp", json_output: Annotated[bool, typer.Option("--json")] = False,
+            name: ModelNameOption = "mnist-digits", json_output: Annotated[bool, typer.Option("--json")] = False,
+            show_framing: Annotated[bool, typer.Option(
+                "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
             ) -> None:
     """Predict the digit in each file; a bad file is reported and the others still run (exit 1)."""
     from mnistflow import runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
     from mnistflow.images import ImageFileError, load_digits
     from mnistflow.tracking import queries
 
-    tracking.use_store(tracking.require_project_root())
+    root = tracking.require_project_root()
+    tracking.use_store(root)
     model = queries.load_model(model_uri or f"models:/{name}@champion")
     results, failures = [], 0
     for path in files:
@@ -143,11 +146,23 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
             results.append({"file": str(path), "item": item, "label": int(probabilities.argmax()),
                             "probability": float(probabilities.max()),
                             "probabilities": [round(float(p), 6) for p in probabilities]})
+            if show_framing and path.suffix.lower() != ".npy":
+                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, root))
     for result in results if not json_output else ():
-        print(f"{result['file']}[{result['item']}]: {result['label']} (p={result['probability']:.3f})")
+        shown = f"  -> {result['shown']}" if "shown" in result else ""
+        print(f"{result['file']}[{result['item']}]: {result['label']} (p={result['probability']:.3f}){shown}")
     if json_output:
         print(json.dumps(results, indent=2))
     raise typer.Exit(1 if failures else 0)
+
+
+def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:
+    from mnistflow import plots
+    from mnistflow.images import load_photo
+
+    out = root / paths.SHOWN / f"predict_{path.stem}.png"
+    plots.save(plots.framing_figure(load_photo(path), framed, probabilities, str(path)), out)
+    return out
 
 
 @app.command()
@@ -222,9 +237,11 @@ def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.
     """Run a named configuration as a DVC experiment: `dvc exp run -n NAME -S key=value ...`."""
     import subprocess
 
+    from mnistflow.params import apply_overrides, read_yaml
     from mnistflow.study import read_overrides
 
     overrides = read_overrides(paths.config_file(name))
+    apply_overrides(read_yaml(paths.PARAMS), overrides)  # a typo or a key of the other architecture: one line
     command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if queue else [])]
     for key, value in overrides.items():
         command += ["-S", f"{key}={json.dumps(value)}"]

@@ -1,4 +1,4 @@
-"""The run comparison table: only the params that differ between runs, plus the key metrics."""
+"""The run comparison table: the architecture, the params that differ between runs, and the key metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pandas as pd
 
 from mnistflow.errors import UsageError
 
+ALWAYS_SHOWN = ("model.arch",)  # the architecture, even when every run shares it
 KEY_METRICS = ("test_accuracy", "test_macro_f1", "test_loss", "final_collapsed_classes", "epochs_collapsed")
 
 
@@ -14,7 +15,8 @@ def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test
     """`runs` has run_id, run_name, each param (named in `params`) and metric as a column."""
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "run_name", *KEY_METRICS])
-    differing = [name for name in params if runs[name].astype(str).nunique(dropna=False) > 1]
+    differing = [name for name in params
+                 if name in ALWAYS_SHOWN or runs[name].astype(str).nunique(dropna=False) > 1]
     metrics = [name for name in KEY_METRICS if name in runs.columns]
     table = runs[["run_id", "run_name", *differing, *metrics]].copy()
     table["run_id"] = table["run_id"].str[:8]

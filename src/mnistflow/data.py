@@ -27,7 +27,8 @@ EXPECTED_SHAPES = MappingProxyType({
     "y_test": (10000,),
 })
 NUM_CLASSES = 10
-IMAGE_PIXELS = 28 * 28
+IMAGE_SIDE = 28
+IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,19 +23,21 @@ def collapsed_classes(recall: np.ndarray, threshold: float) -> list[int]:
     return [int(label) for label in np.flatnonzero(recall < threshold)]
 
 
-def saturation(probabilities: np.ndarray, labels: np.ndarray, hidden: np.ndarray) -> dict[str, float]:
+def saturation(probabilities: np.ndarray, labels: np.ndarray, hidden: list[np.ndarray]) -> dict[str, float]:
     """How saturated the network is on a sample.
 
     - true_class_prob_below_eps: share of samples whose true-class probability is below 1e-7, where a
       clipped cross-entropy passes exactly zero gradient;
     - top_prob_above_1_minus_eps: share whose top probability exceeds 1 - 1e-7 (near one-hot outputs);
-    - dead_relu_fraction: share of hidden units that output zero for every sample.
+    - dead_relu_fraction: share of hidden units, over every hidden layer, that output zero for every sample
+      (a convolution's unit is its channel, dead when zero at every position).
     """
+    dead = np.concatenate([np.all(layer.reshape(-1, layer.shape[-1]) <= 0.0, axis=0) for layer in hidden])
     true_probability = probabilities[np.arange(len(labels)), labels]
     return {
         "true_class_prob_below_eps": float(np.mean(true_probability < CLIP_EPSILON)),
         "top_prob_above_1_minus_eps": float(np.mean(probabilities.max(axis=1) > 1.0 - CLIP_EPSILON)),
-        "dead_relu_fraction": float(np.mean(np.all(hidden <= 0.0, axis=0))),
+        "dead_relu_fraction": float(np.mean(dead)),
     }
 
 

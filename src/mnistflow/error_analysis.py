@@ -57,5 +57,6 @@ def label_issues_table(probabilities: np.ndarray, labels: np.ndarray, indices: n
     })
 
 
-def tile_title(index: int, label: int, prediction: int, probability: float) -> str:
-    return f"#{index} y={label}\npred {prediction} p={probability:.2f}"
+def tile_title(index: int, label: int, prediction: int, probability: float, flagged: bool = False) -> str:
+    """A gallery tile's caption; numbers print as integers whatever their dtype, `*` marks a cleanlab flag."""
+    return f"#{int(index)} y={int(label)}{' *' if flagged else ''}\npred {int(prediction)} p={float(probability):.2f}"

@@ -67,8 +67,9 @@ def write_figures(folder: Path, evaluation: Evaluation, history: Sequence[dict[s
 
 def _gallery(path: Path, table: pd.DataFrame, images_by_index: dict[int, np.ndarray], heading: str,
              probability_column: str = "p_prediction", prediction_column: str = "prediction") -> None:
-    titles = [error_analysis.tile_title(row["index"], row["label"], row[prediction_column],
-                                        row[probability_column]) for _, row in table.iterrows()]
+    flags = table["flagged"] if "flagged" in table else [False] * len(table)
+    titles = [error_analysis.tile_title(*row) for row in zip(table["index"], table["label"], table[prediction_column],
+                                                            table[probability_column], flags, strict=True)]
     images = np.array([images_by_index[int(index)] for index in table["index"]]).reshape(-1, 28, 28)
     gallery.save(gallery.render(images, titles, heading), path)
 
@@ -90,7 +91,8 @@ def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, param
     _gallery(folder / "confident_mistakes.png", top, images_by_index,
              f"The {len(top)} most confident mistakes of {len(mistakes)}")
     _gallery(folder / "label_issues.png", issues, images_by_index,
-             f"Top {len(issues)} suspected label errors (cleanlab self-confidence): pred = suggested label",
+             f"Top {len(issues)} suspected label errors (cleanlab self-confidence): pred = suggested label, "
+             f"* = flagged by cleanlab's find_label_issues",
              probability_column="p_suggested", prediction_column="suggested")
     for name, table in (("mistakes.csv", mistakes), ("label_issues.csv", issues)):
         with atomic.atomic_path(folder / name) as temporary:

@@ -12,9 +12,9 @@ import sys
 from types import MappingProxyType
 
 PARAMETERS = MappingProxyType({
-    "epochs": "train.epochs", "units": "train.units", "learning_rate": "train.learning_rate",
+    "arch": "model.arch", "epochs": "train.epochs", "units": "model.mlp.units", "learning_rate": "train.learning_rate",
     "batch_size": "train.batch_size", "seed": "train.seed", "loss": "train.loss",
-    "output_initializer": "train.output_initializer", "threads": "train.threads",
+    "output_initializer": "model.mlp.output_initializer", "threads": "train.threads",
     "scale": "prepare.scale", "validation_fraction": "prepare.validation_fraction",
 })
 ENTRY_STAGES = MappingProxyType({"main": (), "prepare": ("--single-item", "prepare"),

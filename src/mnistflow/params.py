@@ -7,6 +7,7 @@ own ranges in ``__post_init__``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -26,6 +27,7 @@ INITIALIZERS = (
 LOSSES = ("crossentropy", "clipped_crossentropy")
 SOURCES = ("file", "keras")
 MAX_THREADS = 256
+MAX_SHIFT = 8  # pixels; a 28x28 digit shifted further leaves the frame
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 
 
@@ -55,31 +57,74 @@ class PrepareParams:
                  "null or an integer >= 20", self.train_limit)
 
 
+ARCHITECTURES = ("mlp", "cnn")
+
+
 @dataclasses.dataclass(frozen=True)
-class TrainParams:
-    seed: int
+class MlpParams:
     units: int
     activation: str
     hidden_initializer: str
     output_initializer: str
+
+    def __post_init__(self) -> None:
+        _require(self.units >= 1, "model.mlp.units", "an integer >= 1", self.units)
+        _require_choice(self.activation, "model.mlp.activation", ACTIVATIONS)
+        _require_choice(self.hidden_initializer, "model.mlp.hidden_initializer", INITIALIZERS)
+        _require_choice(self.output_initializer, "model.mlp.output_initializer", INITIALIZERS)
+
+
+@dataclasses.dataclass(frozen=True)
+class CnnParams:
+    filters: int
+    dense_units: int
+    conv_dropout: float
+    dense_dropout: float
+
+    def __post_init__(self) -> None:
+        _require(self.filters >= 1, "model.cnn.filters", "an integer >= 1", self.filters)
+        _require(self.dense_units >= 1, "model.cnn.dense_units", "an integer >= 1", self.dense_units)
+        _require(0 <= self.conv_dropout < 1, "model.cnn.conv_dropout", "in [0, 1)", self.conv_dropout)
+        _require(0 <= self.dense_dropout < 1, "model.cnn.dense_dropout", "in [0, 1)", self.dense_dropout)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    arch: str
+    mlp: MlpParams
+    cnn: CnnParams
+
+    def __post_init__(self) -> None:
+        _require_choice(self.arch, "model.arch", ARCHITECTURES)
+
+    def active(self) -> MlpParams | CnnParams:
+        """The params of the chosen architecture."""
+        return getattr(self, self.arch)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    seed: int
     loss: str
     optimizer: str
     learning_rate: float
+    learning_rate_decay: float
     batch_size: int
     epochs: int
+    augment_shift: int
     threads: int
 
     def __post_init__(self) -> None:
         _require(0 <= self.seed <= MAX_SEED, "train.seed", f"an integer in 0-{MAX_SEED}", self.seed)
-        _require(self.units >= 1, "train.units", "an integer >= 1", self.units)
-        _require_choice(self.activation, "train.activation", ACTIVATIONS)
-        _require_choice(self.hidden_initializer, "train.hidden_initializer", INITIALIZERS)
-        _require_choice(self.output_initializer, "train.output_initializer", INITIALIZERS)
         _require_choice(self.loss, "train.loss", LOSSES)
         _require_choice(self.optimizer, "train.optimizer", OPTIMIZERS)
         _require(self.learning_rate > 0, "train.learning_rate", "a number > 0", self.learning_rate)
+        _require(0 < self.learning_rate_decay <= 1, "train.learning_rate_decay", "in (0, 1]",
+                 self.learning_rate_decay)
         _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1", self.batch_size)
         _require(self.epochs >= 1, "train.epochs", "an integer >= 1", self.epochs)
+        _require(0 <= self.augment_shift <= MAX_SHIFT, "train.augment_shift", f"an integer in 0-{MAX_SHIFT}",
+                 self.augment_shift)
         _require(1 <= self.threads <= MAX_THREADS, "train.threads", f"an integer in 1-{MAX_THREADS}", self.threads)
 
 
@@ -121,6 +166,7 @@ class TrackingParams:
 @dataclasses.dataclass(frozen=True)
 class Params:
     prepare: PrepareParams
+    model: ModelParams
     train: TrainParams
     diagnostics: DiagnosticsParams
     evaluate: EvaluateParams
@@ -205,15 +251,49 @@ def read_params(path: str | Path) -> tuple[dict, Params]:
         raise ParamsError(f"{path}: {error}") from None
 
 
+def apply_overrides(raw: dict, overrides: dict[str, Any]) -> Params:
+    """params.yaml's mapping with dotted overrides (`train.seed: 2`, `model.cnn.filters: 16`), validated like
+    params.yaml itself; an override of another architecture's params than the chosen one is an error."""
+    raw = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        *sections, key = dotted.split(".")
+        mapping: Any = raw
+        for section in sections:
+            mapping = mapping.get(section) if isinstance(mapping, dict) else None
+        if not sections or not isinstance(mapping, dict) or key not in mapping or isinstance(mapping[key], dict):
+            raise ParamsError(f"unknown param {dotted!r} in a study override (expected section.key)")
+        mapping[key] = value
+    params = parse_params(raw)
+    for dotted in overrides:
+        family = dotted.split(".")[1] if dotted.startswith("model.") else params.model.arch
+        if family not in ("arch", params.model.arch):
+            raise ParamsError(f"{dotted} does not apply to model.arch {params.model.arch}")
+    return params
+
+
 def load_params(path: str | Path) -> Params:
     return read_params(path)[1]
 
 
 def flatten(params: Params, sections: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Dotted names for the params of `sections` (default: all), as MLflow params: {'train.units': 64, ...}."""
+    """Dotted names for the params of `sections` (default: all), as MLflow params: {'train.seed': 1, ...}.
+
+    Of the model section, only the chosen architecture's params are given: {'model.arch': 'mlp',
+    'model.mlp.units': 64, ...}.
+    """
     flat = {}
     for field in dataclasses.fields(params):
         if sections is None or field.name in sections:
-            for key, value in dataclasses.asdict(getattr(params, field.name)).items():
-                flat[f"{field.name}.{key}"] = value
+            flat.update(_dotted(getattr(params, field.name), f"{field.name}."))
+    return flat
+
+
+def _dotted(section: Any, prefix: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if not dataclasses.is_dataclass(value):
+            flat[f"{prefix}{field.name}"] = value
+        elif not isinstance(section, ModelParams) or field.name == section.arch:
+            flat.update(_dotted(value, f"{prefix}{field.name}."))
     return flat

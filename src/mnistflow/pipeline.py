@@ -29,11 +29,10 @@ def train_model(params: Params, train: Split, validation: Split, callbacks: Sequ
     check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads)
     runtime.seed_everything(params.train.seed)
-    model = build_model(params.train)
-    compiled = (compiled_models or CompiledModels()).get(params.train)
-    compiled.restart(model.get_weights(), params.train.learning_rate)
-    trainer = Trainer(compiled, params.diagnostics.collapse_threshold, params.diagnostics.saturation_sample)
-    records = trainer.fit(train, validation, params.train.epochs, params.train.seed, callbacks)
+    model = build_model(params.model)
+    compiled = (compiled_models or CompiledModels()).get(params)
+    compiled.restart(model, params.train.learning_rate)
+    records = Trainer(compiled, params.train, params.diagnostics).fit(train, validation, callbacks)
     model.set_weights(compiled.model.get_weights())
     return model, records
 
@@ -93,7 +92,7 @@ def serving_model(model: keras.Model, scale: bool) -> keras.Model:
     pixels = layers.Flatten()(inputs)
     if scale:
         pixels = layers.Rescaling(1.0 / 255.0)(pixels)
-    return keras.Model(inputs, model(pixels), name="mnist_mlp_serving")
+    return keras.Model(inputs, model(pixels), name=f"{model.name}_serving")
 
 
 def input_example(images: np.ndarray, scale: bool) -> np.ndarray:

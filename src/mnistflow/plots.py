@@ -79,14 +79,38 @@ def digit_probabilities_figure(image: np.ndarray, label: int, probabilities: np.
     image_axes.set_title(f"label {label}")
     image_axes.axis("off")
     predicted = int(np.argmax(probabilities))
-    colours = ["tab:green" if k == label else "tab:red" if k == predicted else "tab:gray" for k in range(NUM_CLASSES)]
-    bars = bar_axes.bar(range(NUM_CLASSES), probabilities, color=colours)
-    bar_axes.bar_label(bars, labels=[f"{p:.2f}" if p >= 0.005 else "" for p in probabilities], fontsize=8)
-    bar_axes.set(xticks=range(NUM_CLASSES), ylim=(0, 1.1), xlabel="class", ylabel="probability",
-                 title=f"predicted {predicted} (p={probabilities[predicted]:.3f})")
+    _probability_bars(bar_axes, probabilities, ["tab:green" if k == label else "tab:red" if k == predicted
+                                                else "tab:gray" for k in range(NUM_CLASSES)])
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndarray, title: str) -> Figure:
+    """What `predict` saw: the input as given, the MNIST-framed 28x28 the model read, and its probabilities."""
+    figure, (photo_axes, frame_axes, bar_axes) = plt.subplots(
+        1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    photo_axes.imshow(photo, cmap="gray", vmin=0, vmax=255)
+    photo_axes.set_title("input")
+    frame_axes.imshow(framed, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    frame_axes.set_title("framed 28x28 (what the model read)")
+    for axes in (photo_axes, frame_axes):
+        axes.axis("off")
+    predicted = int(np.argmax(probabilities))
+    colours = ["tab:blue" if k == predicted else "tab:gray" for k in range(NUM_CLASSES)]
+    _probability_bars(bar_axes, probabilities, colours)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _probability_bars(axes, probabilities: np.ndarray, colours: list[str]) -> None:
+    """The ten class probabilities as labelled bars, titled with the prediction."""
+    predicted = int(np.argmax(probabilities))
+    bars = axes.bar(range(NUM_CLASSES), probabilities, color=colours)
+    axes.bar_label(bars, labels=[f"{p:.2f}" if p >= 0.005 else "" for p in probabilities], fontsize=8)
+    axes.set(xticks=range(NUM_CLASSES), ylim=(0, 1.1), xlabel="class", ylabel="probability",
+             title=f"predicted {predicted} (p={probabilities[predicted]:.3f})")
 
 
 def study_figure(results) -> Figure:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the
 
 
 # The params each part of a run reads, and so logs: the train and evaluate stages declare them in dvc.yaml.
-TRAINING_SECTIONS = ("prepare", "train", "diagnostics", "tracking")
+TRAINING_SECTIONS = ("prepare", "model", "train", "diagnostics", "tracking")
 EVALUATION_SECTIONS = ("evaluate",)
 
 
@@ -33,12 +34,15 @@ class EpochLogger:
 
     def __init__(self) -> None:
         self.failure: BaseException | None = None
+        self.started = time.perf_counter()
 
     def __call__(self, record: EpochRecord) -> None:
         if self.failure is not None:
             return
         try:
             tracking.log_metrics(record.metrics, step=record.epoch)
+            if record.epoch == record.epochs:  # the whole training's wall time, compilation and validation included
+                tracking.log_metrics({"training_seconds": time.perf_counter() - self.started})
         except tracking.STORE_FAILURES as error:
             self.failure = error
             print(f"warning: the tracking store failed at epoch {record.epoch} ({tracking.describe(error)}); "

@@ -1,12 +1,11 @@
 """A study: a grid of configurations x seeds; each run trains and evaluates like the pipeline.
 
-Configurations are dotted overrides of params.yaml (`train.units: 128`). They come from the `grid` of a
+Configurations are dotted overrides of params.yaml (`model.mlp.units: 128`). They come from the `grid` of a
 study file (the cartesian product), or from named configurations in configs/<name>.yaml.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 from pathlib import Path
@@ -16,7 +15,7 @@ import pandas as pd
 import yaml
 
 from mnistflow.errors import ParamsError, UsageError
-from mnistflow.params import MAX_SEED, Params, parse_params, read_yaml
+from mnistflow.params import MAX_SEED, apply_overrides, read_yaml
 
 MAX_SEEDS = 10_000  # runs per configuration; a typo like 1-100000000 must not fill memory first
 
@@ -48,26 +47,40 @@ def read_study_file(path: Path) -> dict[str, Any]:
     return spec
 
 
-def apply_overrides(raw: dict, overrides: dict[str, Any]) -> Params:
-    """params.yaml's mapping with `section.key: value` overrides, validated like params.yaml itself."""
-    raw = copy.deepcopy(raw)
-    for dotted, value in overrides.items():
-        section, _, key = dotted.partition(".")
-        if section not in raw or key not in raw[section]:
-            raise ParamsError(f"unknown param {dotted!r} in a study override (expected section.key)")
-        raw[section][key] = value
-    return parse_params(raw)
-
-
 def config_key(overrides: dict[str, Any]) -> str:
     return ",".join(f"{name}={value}" for name, value in sorted(overrides.items())) or "defaults"
 
 
-def grid_configurations(base: dict[str, Any], grid: dict[str, list]) -> list[tuple[str, dict[str, Any]]]:
+def grid_configurations(base: dict[str, Any], grid: dict[str, list],
+                        default_arch: str = "mlp") -> list[tuple[str, dict[str, Any]]]:
     """(key, overrides) for each point of the grid; the key names only the values that vary."""
     names = sorted(grid)
     points = [dict(zip(names, values, strict=True)) for values in itertools.product(*(grid[name] for name in names))]
-    return [(config_key(point), {**base, **point}) for point in points]
+    return [(config_key(point), fitted(base, point, {}, default_arch)) for point in points]
+
+
+def fitted(shared: dict[str, Any], own: dict[str, Any], later: dict[str, Any], default_arch: str) -> dict[str, Any]:
+    """A configuration's overrides: `shared`, then its `own`, then `later`; the shared and later keys of another
+    architecture's params (`model.cnn.*` for an MLP configuration) are left out, as they do not apply to it."""
+    arch = {**shared, **own, **later}.get("model.arch", default_arch)
+    return {**_fitting(shared, arch), **own, **_fitting(later, arch)}
+
+
+def _fitting(overrides: dict[str, Any], arch: str) -> dict[str, Any]:
+    return {key: value for key, value in overrides.items() if not _other_architecture(key, arch)}
+
+
+def _other_architecture(key: str, arch: str) -> bool:
+    parts = key.split(".")
+    return len(parts) == 3 and parts[0] == "model" and parts[1] != arch
+
+
+def check_shared_overrides_apply(shared: dict[str, Any], configurations: list[tuple[str, dict[str, Any]]]) -> None:
+    """A --set override that fits no configuration's architecture is a mistake: one line. (The study file's
+    `base` may hold keys for the architecture its own grid uses, and is applied where it fits.)"""
+    for key in shared:
+        if not any(key in overrides for _, overrides in configurations):
+            raise ParamsError(f"--set {key} applies to no configuration of this study (another model.arch's param)")
 
 
 def make_jobs(configurations: list[tuple[str, dict[str, Any]]], seeds: list[int], raw_params: dict) -> list[Job]:
@@ -116,13 +129,16 @@ class Plan:
 
 def plan(study_file: Path, configs: list[Path], seeds: str | None, assignments: list[str], raw_params: dict) -> Plan:
     """The study's jobs, every one validated. A named configuration (which replaces the grid) applies over the
-    study file's `base`, and each `--set` over both; a grid point applies over `base` and `--set` alike."""
+    study file's `base`, and each `--set` over both; a grid point applies over `base` and `--set` alike. A
+    `base` or `--set` key of one architecture's params goes only to the configurations of that architecture."""
     spec = read_study_file(study_file) if study_file.is_file() or not configs else {}
     base, extra = spec.get("base", {}), dict(parse_assignment(item) for item in assignments)
+    default_arch = raw_params.get("model", {}).get("arch", "mlp")
     if configs:
-        configurations = [(path.stem, {**base, **read_overrides(path), **extra}) for path in configs]
+        configurations = [(path.stem, fitted(base, read_overrides(path), extra, default_arch)) for path in configs]
     else:
-        configurations = grid_configurations({**base, **extra}, spec.get("grid", {}))
+        configurations = grid_configurations({**base, **extra}, spec.get("grid", {}), default_arch)
+    check_shared_overrides_apply(extra, configurations)
     seed_list = parse_seeds(seeds) if seeds else list(spec.get("seeds", [1]))
     return Plan(configurations, seed_list, make_jobs(configurations, seed_list, raw_params))
 

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mnistflow.errors import Terminated, ignore_further_signals, raise_terminated
+from mnistflow.params import apply_overrides
 from mnistflow.process import die_with_parent
-from mnistflow.study import Job, apply_overrides
+from mnistflow.study import Job
 
 if TYPE_CHECKING:  # TensorFlow loads in the workers only, never in the study's own process
     from mnistflow.training import CompiledModels
@@ -78,6 +79,7 @@ def worker_main(context: StudyContext, connection: multiprocessing.connection.Co
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the study, which stops its workers
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
+        from mnistflow import runtime  # noqa: F401 - loads TensorFlow quietly, before training imports it
         from mnistflow.training import CompiledModels
 
         arrays, compiled_models = _setup_worker(context), CompiledModels()  # this worker's, reused by its jobs
@@ -188,6 +190,7 @@ class LocalPool:
 
 def _ray_job(job: Job, context: StudyContext) -> dict:
     """One Ray task: set up (cheap next to training), run the job, report nothing until the row."""
+    from mnistflow import runtime  # noqa: F401 - loads TensorFlow quietly, before training imports it
     from mnistflow.training import CompiledModels
 
     return run_job(job, context, _setup_worker(context), CompiledModels(), lambda run_id: None)

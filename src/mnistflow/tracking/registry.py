@@ -21,8 +21,8 @@ from mnistflow.tracking.models import MODEL_URI_TAG
 from mnistflow.tracking.store import file_lock
 
 ALIAS = "champion"
-KEY_PARAMS = ("prepare.scale", "train.units", "train.learning_rate", "train.loss", "train.output_initializer",
-              "train.epochs", "train.seed")
+KEY_PARAMS = ("model.arch", "prepare.scale", "model.mlp.units", "model.mlp.output_initializer", "model.cnn.filters",
+              "train.learning_rate", "train.loss", "train.epochs", "train.augment_shift", "train.seed")
 
 
 @dataclasses.dataclass(frozen=True)
