@@ -101,6 +101,7 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     # 1,000 images x 0.0001 rounds to no validation image: this configuration fails at run time.
     (tmp_path / "configs" / "broken.yaml").write_text("prepare.validation_fraction: 0.0001\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "study.yaml").write_text((REPO / "study.yaml").read_text())  # its base is for its grid only
     monkeypatch.chdir(tmp_path)
     arguments = ["study", "--config", "ok", "--config", "broken", "--seeds", "1,2", "--workers", "2",
                  "--set", "train.epochs=2", "--set", "prepare.train_limit=1000", "--name", "tiny",
@@ -114,6 +115,7 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     assert statuses == [("broken", "FAILED"), ("broken", "FAILED"), ("ok", "FINISHED"), ("ok", "FINISHED")]
     ok = next(run for run in children if run.info.status == "FINISHED")
     assert ok.data.params["model.mlp.units"] == "16" and "test_accuracy" in ok.data.metrics
+    assert ok.data.params["model.mlp.output_initializer"] == "normal"  # params.yaml's, not study.yaml's base
     assert "mnistflow.model_uri" in ok.data.tags  # a complete run, model included
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "study")}
     assert artifacts == {"study/results.csv", "study/summary.csv", "study/summary.md", "study/study_accuracy.png"}

@@ -195,7 +195,8 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
 
 @app.command()
 @one_line_errors
-def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides and grid")] = paths.STUDY,
+def study(study_file: Annotated[Path | None, typer.Option(
+              help="seeds, base overrides and grid (default: study.yaml, unless --config is given)")] = None,
           config: Annotated[list[str], typer.Option(
               help="named configuration(s) in configs/ instead of the grid")] = [],  # noqa: B006
           seeds: Annotated[str | None, typer.Option(help="e.g. 1-8 or 1,2,3 (default: the study file's)")] = None,
@@ -219,6 +220,7 @@ def study(study_file: Annotated[Path, typer.Option(help="seeds, base overrides a
     data = data or paths.raw_data(require_project_root())
     if not data.is_file():
         raise UsageError(f"--data {data}: file not found")
+    study_file = study_file or (None if config else paths.STUDY)  # named configurations stand on their own
     jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
     console = Console(stderr=True)
     console.print(f"study {name}: {len(jobs.configurations)} configurations x {len(jobs.seeds)} seeds "

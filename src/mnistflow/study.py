@@ -127,11 +127,13 @@ class Plan:
     jobs: list[Job]
 
 
-def plan(study_file: Path, configs: list[Path], seeds: str | None, assignments: list[str], raw_params: dict) -> Plan:
+def plan(study_file: Path | None, configs: list[Path], seeds: str | None, assignments: list[str],
+         raw_params: dict) -> Plan:
     """The study's jobs, every one validated. A named configuration (which replaces the grid) applies over the
-    study file's `base`, and each `--set` over both; a grid point applies over `base` and `--set` alike. A
-    `base` or `--set` key of one architecture's params goes only to the configurations of that architecture."""
-    spec = read_study_file(study_file) if study_file.is_file() or not configs else {}
+    study file's `base` (when a study file is given), and each `--set` over both; a grid point applies over
+    `base` and `--set` alike. A `base` or `--set` key of one architecture's params goes only to the
+    configurations of that architecture."""
+    spec = read_study_file(study_file) if study_file else {}
     base, extra = spec.get("base", {}), dict(parse_assignment(item) for item in assignments)
     default_arch = raw_params.get("model", {}).get("arch", "mlp")
     if configs:
