@@ -50,7 +50,14 @@ def test_repro_records_one_complete_finished_run(project):
     assert {"test_macro_f1", "test_precision_3", "test_recall_9", "test_f1_0"} <= set(metrics)
     tags = run.data.tags
     assert tags["seed"] == "1" and tags["tensorflow_version"] and tags["keras_version"] and tags["git_commit"]
-    assert any(key.startswith("dvc.prepare.") for key in tags) and any(key.startswith("dvc.train.") for key in tags)
+    assert tags["git_dirty"] == "False"  # DVC rewriting dvc.lock and its outs does not dirty a clean checkout
+    assert tags["mlflow.runName"] == "dvc repro mlp seed=1" and not [key for key in tags if key.startswith("dvc.")]
+    used = json.loads(Path(client.download_artifacts(run.info.run_id, "provenance.json")).read_text())
+    lock = {stage: {item["path"]: item["md5"] for item in entry.get("deps", []) + entry.get("outs", [])}
+            for stage, entry in yaml.safe_load((project / "dvc.lock").read_text())["stages"].items()}
+    assert used["train"]["outs"]["models/model.keras"] == lock["train"]["models/model.keras"]
+    assert used["evaluate"]["deps"]["models/model.keras"] == lock["evaluate"]["models/model.keras"]
+    assert used["evaluate"]["deps"]["src/mnistflow/evaluation.py"] == lock["evaluate"]["src/mnistflow/evaluation.py"]
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
     assert {"confusion_matrix.json", "figures", "errors"} <= artifacts
     figures = {item.path for item in client.list_artifacts(run.info.run_id, "figures")}
@@ -104,6 +111,12 @@ def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
     assert "Running stage 'prepare'" not in output
     runs = client.search_runs(["1"])
     assert len(runs) == runs_before + 1 and all(run.info.status == "FINISHED" for run in runs)
+    newest = runs[0]  # its provenance names the model it evaluated, not the previous one dvc.lock held then
+    used = json.loads(Path(client.download_artifacts(newest.info.run_id, "provenance.json")).read_text())
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["evaluate"]
+    model_md5 = next(item["md5"] for item in lock["deps"] if item["path"] == "models/model.keras")
+    assert used["evaluate"]["deps"]["models/model.keras"] == model_md5
+    assert newest.data.tags["git_dirty"] == "True"  # params.yaml differs from the commit
 
 
 def test_named_configuration_runs_as_a_dvc_experiment(project):

@@ -28,5 +28,5 @@ def test_nothing_outside_tracking_imports_mlflow():
 def test_the_package_exposes_one_name_per_job():
     assert tracking.connect.__module__ == "mnistflow.tracking.store"
     assert tracking.active_run.__module__ == "mnistflow.tracking.runs"
-    assert tracking.dvc_lock_tags.__module__ == "mnistflow.tracking.provenance"
+    assert tracking.log_provenance.__module__ == "mnistflow.tracking.provenance"
     assert tracking.log_keras_model.__module__ == "mnistflow.tracking.models"

@@ -12,7 +12,6 @@ PARAMS = Path("params.yaml")
 STUDY = Path("study.yaml")
 CONFIGS = Path("configs")
 DVC_YAML = Path("dvc.yaml")
-DVC_LOCK = Path("dvc.lock")
 REGISTRY_LOCK = Path(".mnistflow-registry.lock")
 SHOWN = Path("reports/shown")  # `mnistflow show` pictures (git-ignored)
 

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         result = recording.evaluate_and_log(model, params, test, history, figures, errors)
         atomic.write_json(arguments.metrics, result.metrics)
         evaluation.write_confusion_data(arguments.confusion, test.labels, result.predictions)
-        tracking.set_tags(tracking.dvc_lock_tags(paths.DVC_LOCK))
+        tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))
     print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
           f"macro F1 {result.metrics['test_macro_f1']:.4f}")
     if result.collapsed:

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
 
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
-    with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID")) as run_id:
+    name = tracking.run_name(f"dvc repro {params.model.arch} seed={params.train.seed}")
+    with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
         epoch_logger = recording.start(params)
         with progress.EpochProgress(console, params.train.epochs) as show_progress:
             model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],

@@ -2,13 +2,13 @@
 
 - ``store``: finding the store, creating it safely, connecting to an experiment;
 - ``runs``: the run lifecycle (always ended, signals held), logging into the active run, stale runs;
-- ``provenance``: versions, git, DVC experiment names and dvc.lock hashes;
+- ``provenance``: versions, git, DVC experiment names, run names and provenance.json;
 - ``models``: logging a Keras model; ``queries``: reading runs and models back; ``registry``: @champion.
 """
 
 from mnistflow.errors import Terminated, TrackingError
 from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model
-from mnistflow.tracking.provenance import dvc_lock_tags, environment_tags
+from mnistflow.tracking.provenance import environment_tags, log_provenance, run_name
 from mnistflow.tracking.runs import active_run, log_artifacts, log_dict, log_metrics, log_params, log_table, set_tags
 from mnistflow.tracking.store import (
                                       STORE_FAILURES,
@@ -23,6 +23,6 @@ from mnistflow.tracking.store import (
 COLLAPSED_TAG = "collapsed_classes"
 
 __all__ = ("COLLAPSED_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError", "active_run",
-           "connect", "describe", "dvc_lock_tags", "environment_tags", "log_artifacts", "log_dict",
-           "log_keras_model", "log_metrics", "log_params", "log_table", "project_root", "require_project_root",
+           "connect", "describe", "environment_tags", "log_artifacts", "log_dict", "log_keras_model", "log_metrics",
+           "log_params", "log_provenance", "log_table", "project_root", "require_project_root", "run_name",
            "set_tags", "tracking_uri", "use_store")

@@ -1,13 +1,17 @@
-"""Where a run came from: library versions, the git commit, DVC experiment names, and dvc.lock hashes."""
+"""Where a run came from: library versions, the git commit, DVC experiment names, and the files it used."""
 
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import mlflow
+
+from mnistflow import fingerprint
+from mnistflow.tracking.runs import log_dict
 
 
 def environment_tags() -> dict[str, str]:
@@ -17,34 +21,32 @@ def environment_tags() -> dict[str, str]:
 
     tags = {"python_version": platform.python_version(), "tensorflow_version": tf.__version__,
             "keras_version": keras.__version__, "mlflow_version": mlflow.__version__}
-    tags.update(git_tags())
+    tags.update(git_tags(fingerprint.dvc_managed(Path("dvc.yaml"))))
     for variable, tag in (("DVC_EXP_NAME", "dvc.exp_name"), ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
         if os.environ.get(variable):
             tags[tag] = os.environ[variable]
     return tags
 
 
-def git_tags() -> dict[str, str]:
+def run_name(fallback: str) -> str:
+    """A run's name: the DVC experiment's (`dvc exp run -n NAME`, `mnistflow experiment NAME`), else `fallback`."""
+    return os.environ.get("DVC_EXP_NAME") or fallback
+
+
+def git_tags(dvc_managed: Sequence[str] = ()) -> dict[str, str]:
+    """The commit, and whether tracked code or params differ from it. Untracked files and what DVC rewrites
+    while it runs the stages (dvc.lock, the declared outs, `dvc_managed`) do not make a checkout dirty."""
     def git(*arguments: str) -> str:
         return subprocess.run(["git", *arguments], capture_output=True, text=True, check=True).stdout.strip()
 
+    excluded = [f":(exclude){path}" for path in dvc_managed]
     try:
         return {"git_commit": git("rev-parse", "HEAD"),
-                "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no")))}
+                "git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)))}
     except (OSError, subprocess.CalledProcessError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
 
 
-def dvc_lock_tags(lock_path: Path) -> dict[str, str]:
-    """The md5 of every dependency and output that dvc.lock records, as tags dvc.<stage>.<path>."""
-    import yaml
-
-    if not lock_path.is_file():
-        return {}
-    stages = (yaml.safe_load(lock_path.read_text()) or {}).get("stages", {})
-    tags = {}
-    for stage, entry in stages.items():
-        for item in entry.get("deps", []) + entry.get("outs", []):
-            if "md5" in item:
-                tags[f"dvc.{stage}.{item['path']}"] = item["md5"]
-    return tags
+def log_provenance(dvc_yaml: Path, with_outs: tuple[str, ...]) -> None:
+    """provenance.json: the md5 of every file the stages depend on, and of the outs already written."""
+    log_dict(fingerprint.provenance(dvc_yaml, with_outs), "provenance.json")
