@@ -1,6 +1,8 @@
 """The mnistflow command, run in-process against a real store with real logged models."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mnistflow.cli import app
+
+from conftest import REPO, tool_environment
 
 runner = CliRunner()
 
@@ -194,3 +198,23 @@ def test_predict_show_writes_each_photo_beside_the_frame_the_model_read(champion
     assert shown.name == "predict_grey_seven.png" and shown.parent.parts[-2:] == ("reports", "shown")
     with Image.open(shown) as picture:
         assert picture.format == "PNG" and picture.width > 600
+
+
+LEAN_COMMANDS = """
+import sys
+from typer.testing import CliRunner
+from mnistflow.cli import app
+for command in (["compare"], ["runs"], ["register"]):
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code in (0, 1, 2) and "Traceback" not in result.output, (command, result.output)
+print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
+"""
+
+
+def test_compare_runs_and_register_never_load_tensorflow(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    result = subprocess.run([sys.executable, "-c", LEAN_COMMANDS], cwd=tmp_path, env=tool_environment(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -45,8 +45,11 @@ class Format(enum.StrEnum):
 
 
 def _connect(experiment: str | None, create: bool = False) -> str:
-    """Connect to the project's store; the experiment defaults to params.yaml's `tracking.experiment`."""
-    from mnistflow import runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    """Connect to the project's store; the experiment defaults to params.yaml's `tracking.experiment`.
+
+    TensorFlow stays unloaded: `compare`, `register` and `runs` never need it (the commands that load a model
+    import `runtime` themselves)."""
+    from mnistflow import tracking
     from mnistflow.params import load_params
 
     root = tracking.require_project_root()
@@ -175,7 +178,7 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
          out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
          experiment: ExperimentOption = None) -> None:
     """Write a PNG of one image with its label and the model's ten class probabilities."""
-    from mnistflow import plots
+    from mnistflow import plots, runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
     from mnistflow.data import load_mnist
     from mnistflow.tracking import queries, require_project_root
 
