@@ -1,5 +1,7 @@
 """What a run records: training params and per-epoch metrics, then the evaluation's params and reports."""
 
+import json
+
 from mlflow import MlflowClient
 
 from mnistflow import recording, tracking
@@ -25,14 +27,33 @@ def test_a_study_run_records_every_param_once_and_its_reports(store, small_split
     assert {"final_collapsed_classes", "epochs_collapsed", "min_class_recall_final"} <= set(row)
     artifacts = {item.path for item in MlflowClient().list_artifacts(run_id)}
     assert {"figures", "errors", "confusion_matrix.json"} <= artifacts
+    inputs = {item.dataset.name: item for item in run.inputs.dataset_inputs}  # the splits, with their digests
+    assert set(inputs) == {"mnist-train", "mnist-validation", "mnist-test"}
+    description = run.data.tags[tracking.DESCRIPTION_TAG]  # training's paragraph, then the evaluation's
+    assert description.startswith("**mlp** (units 64,") and "\n\nTest accuracy **" in description
+    profile = json.loads(inputs["mnist-train"].dataset.profile)
+    assert profile["features_shape"] == [len(small_splits["train"].labels), 784]
+    assert [tag.value for tag in inputs["mnist-test"].tags if tag.key == "mlflow.data.context"] == ["test"]
     assert run.data.tags[tracking.MODEL_URI_TAG].startswith("models:/")  # MLflow 3: a logged model, not an artifact
 
 
-def test_the_train_stage_logs_only_the_params_it_declares(store):
+def test_the_train_stage_logs_only_the_params_it_declares(store, small_splits):
     params = parse_params(small_params())
     tracking.connect("sections")
     with tracking.active_run() as run_id:
-        recording.start(params)
+        recording.start(params, small_splits)
     logged = MlflowClient().get_run(run_id).data.params
     assert logged and all(name.split(".")[0] in recording.TRAINING_SECTIONS for name in logged)
     assert "evaluate.label_issues_top_k" not in logged
+
+
+def test_the_run_description_names_the_model_the_training_and_the_outcome(small_model):
+    _, records, _ = small_model
+    params = parse_params(small_params(model={"arch": "cnn"}))
+    text = recording.training_description(params, records)
+    assert text.startswith("**cnn** (filters 32, dense_units 256, conv_dropout 0.25, dense_dropout 0.5); 2 epochs")
+    assert f"Validation accuracy {records[-1].metrics['val_accuracy']:.4f}" in text
+    assert recording.test_outcome({"test_accuracy": 0.99431, "test_macro_f1": 0.9941}, []) == \
+        "Test accuracy **0.9943**, macro F1 0.9941; no class collapsed."
+    assert "collapsed classes on the test set: [4, 9]" in recording.test_outcome(
+        {"test_accuracy": 0.9, "test_macro_f1": 0.8}, [4, 9])

@@ -21,6 +21,8 @@ def test_default_store_is_sqlite_at_the_project_root(tmp_path, monkeypatch):
     experiment_id = tracking.connect("embedded")
     artifacts = MlflowClient().get_experiment(experiment_id).artifact_location
     assert artifacts == (tmp_path / "mlartifacts").as_uri()  # beside the store, whatever the working directory
+    # the MLflow UI opens it in the classic ML view, not the GenAI (traces) one
+    assert MlflowClient().get_experiment(experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     assert tracking.tracking_uri(tmp_path) == "http://127.0.0.1:5999"
 

@@ -49,9 +49,12 @@ class EpochLogger:
                   "training goes on", file=sys.stderr)
 
 
-def start(params: Params, tags: dict[str, str] | None = None) -> EpochLogger:
-    """Log the training params and tags of a new run; return the callback that logs each epoch's metrics."""
+def start(params: Params, splits: dict[str, Split], tags: dict[str, str] | None = None) -> EpochLogger:
+    """Log the training params, the training and validation splits and the tags of a new run; return the
+    callback that logs each epoch's metrics."""
     tracking.log_params(flatten(params, TRAINING_SECTIONS))
+    tracking.log_datasets({context: (splits[context].images, splits[context].labels)
+                           for context in ("train", "validation")})
     tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
     return EpochLogger()
 
@@ -59,7 +62,8 @@ def start(params: Params, tags: dict[str, str] | None = None) -> EpochLogger:
 def log_training(params: Params, model: keras.Model, records: Sequence[EpochRecord], validation: Split) -> None:
     """End-of-training collapse summary and tag, and the model for serving (raw pixels in)."""
     tracking.log_metrics(pipeline.collapse_summary(records))
-    tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed})
+    tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed,
+                       tracking.DESCRIPTION_TAG: training_description(params, records)})
     serving = pipeline.serving_model(model, params.prepare.scale)
     tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale))
 
@@ -80,18 +84,38 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
     from mnistflow import evaluation
 
     tracking.log_params(flatten(params, EVALUATION_SECTIONS))
+    tracking.log_datasets({"test": (test.images, test.labels)})
     result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
     tables = evaluation.write_error_reports(errors, result, test, params)
     log_evaluation(result, tables, figures, errors)
+    tracking.append_description(test_outcome(result.metrics, result.collapsed))
     return result
+
+
+def training_description(params: Params, records: Sequence[EpochRecord]) -> str:
+    """The run page's description (markdown), first part: the model, how it was trained, how training ended."""
+    model = ", ".join(f"{key.split('.')[-1]} {value}" for key, value in flatten(params, ("model",)).items()
+                      if key != "model.arch")
+    train, last = params.train, records[-1]
+    collapse = f"collapsed classes at the end: {last.collapsed}" if last.collapsed else "no collapsed class"
+    return (f"**{params.model.arch}** ({model}); {train.epochs} epochs, batch {train.batch_size}, "
+            f"{train.optimizer} at {train.learning_rate}, {train.loss}, "
+            f"{'scaled' if params.prepare.scale else 'raw 0-255'} pixels, seed {train.seed}. "
+            f"Validation accuracy {last.metrics['val_accuracy']:.4f}, {collapse}.")
+
+
+def test_outcome(metrics: dict[str, float], collapsed: list[int]) -> str:
+    """The description's second part, written by the evaluation."""
+    outcome = f"collapsed classes on the test set: {collapsed}" if collapsed else "no class collapsed"
+    return f"Test accuracy **{metrics['test_accuracy']:.4f}**, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}."
 
 
 def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels) -> dict:
     """A whole run inside the active run, as a study does it: train, log, evaluate into a scratch folder."""
     import tempfile
 
-    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params)],
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params, splits)],
                                           compiled_models)
     log_training(params, model, records, splits["validation"])
     with tempfile.TemporaryDirectory() as folder:

@@ -9,7 +9,18 @@
 from mnistflow.errors import Terminated, TrackingError
 from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model
 from mnistflow.tracking.provenance import environment_tags, log_provenance, run_name
-from mnistflow.tracking.runs import active_run, log_artifacts, log_dict, log_metrics, log_params, log_table, set_tags
+from mnistflow.tracking.runs import (
+    DESCRIPTION_TAG,
+    active_run,
+    append_description,
+    log_artifacts,
+    log_datasets,
+    log_dict,
+    log_metrics,
+    log_params,
+    log_table,
+    set_tags,
+)
 from mnistflow.tracking.store import (
                                       STORE_FAILURES,
                                       connect,
@@ -22,7 +33,7 @@ from mnistflow.tracking.store import (
 
 COLLAPSED_TAG = "collapsed_classes"
 
-__all__ = ("COLLAPSED_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError", "active_run",
-           "connect", "describe", "environment_tags", "log_artifacts", "log_dict", "log_keras_model", "log_metrics",
-           "log_params", "log_provenance", "log_table", "project_root", "require_project_root", "run_name",
-           "set_tags", "tracking_uri", "use_store")
+__all__ = ("COLLAPSED_TAG", "DESCRIPTION_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError",
+           "active_run", "append_description", "connect", "describe", "environment_tags", "log_artifacts",
+           "log_datasets", "log_dict", "log_keras_model", "log_metrics", "log_params", "log_provenance", "log_table",
+           "project_root", "require_project_root", "run_name", "set_tags", "tracking_uri", "use_store")

@@ -179,6 +179,10 @@ def use_store(root: Path) -> str:
     return uri
 
 
+# MLflow 3's UI opens an experiment in its GenAI (traces) view unless this tag names the classic ML view.
+EXPERIMENT_KIND, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
+
+
 def connect(experiment: str, root: Path | None = None, create: bool = True) -> str:
     """Point MLflow at the store and experiment; create the experiment if asked; return its id."""
     root = root or require_project_root()
@@ -190,7 +194,7 @@ def connect(experiment: str, root: Path | None = None, create: bool = True) -> s
             # The embedded store keeps artifacts beside it; a server or other store decides for itself.
             artifacts = (root / "mlartifacts").as_uri() if uri == default_tracking_uri(root) else None
             with contextlib.suppress(mlflow.exceptions.MlflowException):  # lost a creation race: fine
-                mlflow.create_experiment(name, artifact_location=artifacts)
+                mlflow.create_experiment(name, artifact_location=artifacts, tags={EXPERIMENT_KIND: CLASSIC_ML})
             found = mlflow.get_experiment_by_name(name)
     except Exception as error:  # any transport or database failure means the same thing to the user
         raise TrackingError(f"tracking store {uri} is not usable: {describe(error)}") from None
