@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from mnistflow.tracking import COLLAPSED_TAG
 from mnistflow.tracking.models import MODEL_URI_TAG
@@ -74,18 +76,45 @@ def _version_of_run(client: MlflowClient, name: str, run_id: str):
 
 def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_commit: str):
     with contextlib.suppress(MlflowException):
-        client.create_registered_model(name)
+        client.create_registered_model(name, description=MODEL_DESCRIPTION)
     params = {key: run.data.params.get(key) for key in KEY_PARAMS if key in run.data.params}
     metrics = {key: run.data.metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_loss")
                if key in run.data.metrics}
     tags = {"source_run_id": run.info.run_id, "git_commit": git_commit, "selection_metric": metric,
             **{f"param.{key}": str(value) for key, value in params.items()},
             **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}}
-    description = (f"Run {run.info.run_id} (git {git_commit[:12]}), best by {metric}. "
-                   f"Params: {params}. Metrics: {metrics}.")
+    description = version_description(run, git_commit, metric, params, metrics)
     source = run.data.tags[MODEL_URI_TAG]  # models:/<model id>, the run's MLflow 3 logged model
-    return client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description,
-                                       model_id=source.removeprefix("models:/"))
+    model_id = source.removeprefix("models:/")
+    version = client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description,
+                                          model_id=model_id)
+    _link_logged_model(client, model_id, name, str(version.version))
+    return version
+
+
+def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Record the version on the logged model, as mlflow.register_model does: the UI then shows the logged
+    model as registered instead of "Not registered"."""
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    linked = [*(json.loads(existing) if existing else []), {"name": name, "version": version}]
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
+
+
+MODEL_DESCRIPTION = """MNIST digit classifier trained by the mnistflow pipeline (`dvc repro`, studies, experiments).
+
+- **Input**: raw 28×28 grayscale pixels, 0–255, shape `(N, 28, 28)`; the model does its own scaling.
+- **Output**: 10 class probabilities per image.
+- **@champion**: the best FINISHED run without a collapsed class, moved by `mnistflow register` only when a
+  run strictly beats it. Each version names its run, git commit, architecture, key params and test metrics."""
+
+
+def version_description(run: Run, git_commit: str, metric: str, params: dict, metrics: dict) -> str:
+    """A version's description in markdown: where it came from, what it is, how it scored."""
+    lines = [f"Run `{run.info.run_id}` ({run.info.run_name}), git `{git_commit[:12]}`; best by `{metric}`.", "",
+             "| | |", "|---|---|"]
+    lines += [f"| `{key}` | {value} |" for key, value in params.items()]
+    lines += [f"| **{key}** | {value:.4f} |" for key, value in metrics.items()]
+    return "\n".join(lines)
 
 
 def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
