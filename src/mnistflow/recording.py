@@ -49,12 +49,9 @@ class EpochLogger:
                   "training goes on", file=sys.stderr)
 
 
-def start(params: Params, splits: dict[str, Split], tags: dict[str, str] | None = None) -> EpochLogger:
-    """Log the training params, the training and validation splits and the tags of a new run; return the
-    callback that logs each epoch's metrics."""
+def start(params: Params, tags: dict[str, str] | None = None) -> EpochLogger:
+    """Log the training params and tags of a new run; return the callback that logs each epoch's metrics."""
     tracking.log_params(flatten(params, TRAINING_SECTIONS))
-    tracking.log_datasets({context: (splits[context].images, splits[context].labels)
-                           for context in ("train", "validation")})
     tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
     return EpochLogger()
 
@@ -84,7 +81,6 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
     from mnistflow import evaluation
 
     tracking.log_params(flatten(params, EVALUATION_SECTIONS))
-    tracking.log_datasets({"test": (test.images, test.labels)})
     result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
     tables = evaluation.write_error_reports(errors, result, test, params)
@@ -115,7 +111,7 @@ def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models
     """A whole run inside the active run, as a study does it: train, log, evaluate into a scratch folder."""
     import tempfile
 
-    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params, splits)],
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params)],
                                           compiled_models)
     log_training(params, model, records, splits["validation"])
     with tempfile.TemporaryDirectory() as folder:

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(stderr=True)
     name = tracking.run_name(f"dvc repro {params.model.arch} seed={params.train.seed}")
     with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
-        epoch_logger = recording.start(params, {"train": train, "validation": validation})
+        epoch_logger = recording.start(params)
         with progress.EpochProgress(console, params.train.epochs) as show_progress:
             model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
                                                   CompiledModels())

@@ -205,16 +205,6 @@ def log_table(frame, name: str) -> None:
     mlflow.log_table(frame, artifact_file=name)
 
 
-@uninterrupted
-def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
-    """Each split as the run's input ({context: (images, labels)}), with MLflow's digest and shapes."""
-    from mlflow.data.numpy_dataset import from_numpy
-
-    for context, (images, labels) in datasets.items():
-        dataset = from_numpy(images, targets=labels, name=f"mnist-{context}")
-        mlflow.log_input(dataset, context=context)
-
-
 DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as the run's description
 
 
