@@ -251,6 +251,12 @@ def read_params(path: str | Path) -> tuple[dict, Params]:
         raise ParamsError(f"{path}: {error}") from None
 
 
+def of_other_architecture(dotted: str, arch: str) -> bool:
+    """Whether a dotted key is a param of another architecture than `arch` (`model.cnn.filters` for an MLP)."""
+    parts = dotted.split(".")
+    return len(parts) == 3 and parts[0] == "model" and parts[1] != arch
+
+
 def apply_overrides(raw: dict, overrides: dict[str, Any]) -> Params:
     """params.yaml's mapping with dotted overrides (`train.seed: 2`, `model.cnn.filters: 16`), validated like
     params.yaml itself; an override of another architecture's params than the chosen one is an error."""
@@ -265,8 +271,7 @@ def apply_overrides(raw: dict, overrides: dict[str, Any]) -> Params:
         mapping[key] = value
     params = parse_params(raw)
     for dotted in overrides:
-        family = dotted.split(".")[1] if dotted.startswith("model.") else params.model.arch
-        if family not in ("arch", params.model.arch):
+        if of_other_architecture(dotted, params.model.arch):
             raise ParamsError(f"{dotted} does not apply to model.arch {params.model.arch}")
     return params
 

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from mnistflow.errors import ParamsError, UsageError
-from mnistflow.params import MAX_SEED, apply_overrides, read_yaml
+from mnistflow.params import MAX_SEED, apply_overrides, of_other_architecture, read_yaml
 
 MAX_SEEDS = 10_000  # runs per configuration; a typo like 1-100000000 must not fill memory first
 
@@ -67,12 +67,7 @@ def fitted(shared: dict[str, Any], own: dict[str, Any], later: dict[str, Any], d
 
 
 def _fitting(overrides: dict[str, Any], arch: str) -> dict[str, Any]:
-    return {key: value for key, value in overrides.items() if not _other_architecture(key, arch)}
-
-
-def _other_architecture(key: str, arch: str) -> bool:
-    parts = key.split(".")
-    return len(parts) == 3 and parts[0] == "model" and parts[1] != arch
+    return {key: value for key, value in overrides.items() if not of_other_architecture(key, arch)}
 
 
 def check_shared_overrides_apply(shared: dict[str, Any], configurations: list[tuple[str, dict[str, Any]]]) -> None:
