@@ -10,7 +10,8 @@ Measures, each training peer in a process of its own (bench/peers.py), at its be
 - the arithmetic floor, two ways: the epoch's matmul FLOPs at a 2048x2048 sgemm's rate, and the same
   matmuls timed at the shapes the training uses (64x784 by 784x64, ...), both with the training's thread
   count (train.threads); the larger floor is the one that binds;
-- MLflow logging overhead: 20-epoch trainings with per-epoch tracking on and off (3 alternating pairs);
+- MLflow logging overhead: 20-epoch trainings with mnistflow's tracking on (per-epoch metrics and recall chart,
+  system metrics) and off (3 alternating pairs);
 - wall time of a cold `dvc repro` (fresh clone, empty DVC cache, new store) and of a no-op one;
 - study throughput in runs per minute (classic-failure and fixed, 2 seeds each, 20 epochs);
 - training s/epoch of configs/cnn.yaml's CNN: mnistflow against the same network in PyTorch eager.
@@ -90,7 +91,7 @@ def floors(threads: int) -> dict[str, float]:
 LOGGING = """
 import dataclasses, json, os, sys, tempfile, time
 sys.path.insert(0, sys.argv[2])
-from mnistflow import data, pipeline, tracking
+from mnistflow import data, pipeline, recording, tracking
 from mnistflow.params import load_params
 from mnistflow.training import CompiledModels
 params = load_params(os.path.join(sys.argv[3], "params.yaml"))
@@ -105,10 +106,9 @@ with tempfile.TemporaryDirectory() as folder:
         for logged in (False, True):
             started = time.perf_counter()
             if logged:
-                with tracking.active_run():
+                with tracking.active_run():  # as the train stage: system metrics, epoch metrics, recall chart
                     pipeline.train_model(params, splits["train"], splits["validation"],
-                                         [lambda record: tracking.log_metrics(record.metrics, step=record.epoch)],
-                                         compiled)
+                                         [recording.EpochLogger(params.diagnostics.collapse_threshold)], compiled)
             else:
                 pipeline.train_model(params, splits["train"], splits["validation"], compiled_models=compiled)
             totals[logged].append(time.perf_counter() - started)

@@ -66,6 +66,7 @@ def make_project(folder: Path) -> Path:
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
     (folder / "data" / "raw").mkdir(parents=True)
     shutil.copy(RAW_DATA, folder / "data" / "raw" / "mnist.npz")
+    shutil.copy(REPO / "data" / "label_review.csv", folder / "data" / "label_review.csv")
     write_yaml(folder / "params.yaml", small_params())
     for command in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         subprocess.run(command, cwd=folder, check=True, env=tool_environment())

@@ -82,6 +82,33 @@ def test_show_writes_the_picture_and_rejects_bad_input(champion, tmp_path):
     assert result.exit_code == 2 and "unknown run '0123456789abcdef'" in result.stderr
 
 
+def test_review_show_pictures_one_image_of_either_split(champion):
+    result = runner.invoke(app, ["review", "--show", "7", "--split", "train"])
+    assert result.exit_code == 0, result.stderr
+    shown = Path(result.stdout.strip())
+    assert shown.name == "train_7.png" and shown.parent.parts[-2:] == ("reports", "shown")
+    with Image.open(shown) as picture:
+        assert picture.size[0] > 500
+    shown.unlink()
+
+
+def test_review_without_suspect_tables_says_what_to_run(champion, tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import REPO
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "mnist.npz").symlink_to(REPO / "data" / "raw" / "mnist.npz")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["review"])
+    assert result.exit_code != 0
+    assert result.stderr.strip() == (f"error: {tmp_path / 'reports' / 'errors'}: no suspects tables "
+                                     "(label_issues.csv); run `dvc repro` first")
+    assert not (tmp_path / "data" / "label_review.csv").exists()
+
+
 def test_compare_shows_only_differing_params(make_run):
     make_run(0.91, units=64)
     make_run(0.95, units=128)

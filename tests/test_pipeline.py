@@ -38,7 +38,12 @@ def test_repro_records_one_complete_finished_run(project):
     assert run.info.run_id == json.loads((project / "models" / "run.json").read_text())["run_id"]
     assert run.data.params["model.mlp.units"] == "64" and run.data.params["prepare.train_limit"] == "2000"
     raw = small_params()  # every param, of the model section the chosen architecture's only
-    assert len(run.data.params) == sum(len(section) for section in raw.values()) - 2 + len(raw["model"]["mlp"])
+    training = ("prepare", "model", "train", "diagnostics", "tracking")  # evaluate, crossval: tags (re-runnable)
+    review_counts = 6  # relabel / exclude / keep x train / test, all 0 here
+    assert len(run.data.params) == (sum(len(raw[section]) for section in training) - 2 + len(raw["model"]["mlp"])
+                                    + review_counts)
+    assert run.data.tags["evaluate.label_issues_top_k"] == "20" and run.data.tags["crossval.enabled"] == "False"
+    assert run.data.params["review.relabel_train"] == "0" and run.data.metrics["review_exclude_test"] == 0
     assert run.data.metrics["training_seconds"] > 0
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
     for name in ("loss", "accuracy", "val_loss", "epoch_seconds", "val_recall_0", "collapsed_classes",
@@ -119,6 +124,21 @@ def test_changing_a_train_param_reruns_train_and_evaluate_only(project):
     assert newest.data.tags["git_dirty"] == "True"  # params.yaml differs from the commit
 
 
+def test_changing_an_evaluate_param_reruns_evaluate_into_the_same_run(project):
+    """A report setting re-runs evaluate alone, into the training run, which records the new setting."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"]["label_issues_top_k"] = 12
+    write_yaml(project / "params.yaml", params)
+    output = _repro(project)
+    assert "Running stage 'evaluate'" in output and "Running stage 'train'" not in output
+    run_id = json.loads((project / "models" / "run.json").read_text())["run_id"]
+    run = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["evaluate.label_issues_top_k"] == "12"
+    params["evaluate"]["label_issues_top_k"] = 20
+    write_yaml(project / "params.yaml", params)
+    _repro(project)
+
+
 def test_named_configuration_runs_as_a_dvc_experiment(project):
     environment = tool_environment()
     result = subprocess.run(["mnistflow", "experiment", "narrow"], cwd=project, capture_output=True, text=True,
@@ -186,3 +206,41 @@ def test_mlflow_run_honours_an_edited_params_file(project):
         ["1"], filter_string="tags.`mlflow.project.entryPoint` = 'main'", order_by=["attributes.start_time DESC"])
     assert runs[0].info.status == "FINISHED" and runs[0].data.params["model.mlp.units"] == "20"
     assert runs[0].data.params["train.epochs"] == str(params["train"]["epochs"])
+
+
+def test_label_audit_then_three_verdicts_flow_back_into_the_data(project):
+    """crossval on: suspects for both splits; `mnistflow review`; three verdicts; `dvc repro` applies them."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["crossval"] = {"enabled": True, "folds": 2}
+    write_yaml(project / "params.yaml", params)
+    output = _repro(project)
+    assert "Running stage 'crossval'" in output and "Running stage 'train'" not in output
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    parent = client.search_runs(["1"], "tags.crossval = 'parent'")[0]
+    children = client.search_runs(["1"], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(run.data.tags["mlflow.runName"] for run in children) == ["fold 1/2", "fold 2/2"]
+    assert {run.info.status for run in [parent, *children]} == {"FINISHED"}
+    assert 0.3 < parent.data.metrics["crossval_accuracy"] < 1  # 2 folds of 1,000 images, 2 epochs
+    errors = project / "reports" / "errors"
+    assert (errors / "train_label_issues.png").is_file() and (errors / "label_issues.png").is_file()
+    reviewed = subprocess.run(["mnistflow", "review"], cwd=project, capture_output=True, text=True,
+                              env=tool_environment(), timeout=300)
+    assert reviewed.returncode == 0 and "0 reviewed" in reviewed.stdout, reviewed.stderr[-2000:]
+    lines = (project / "data" / "label_review.csv").read_text().splitlines()
+    train_rows = [line for line in lines if line.startswith("train,")]
+    test_rows = [line for line in lines if line.startswith("test,")]
+    assert len(train_rows) == len(test_rows) == 20  # evaluate.label_issues_top_k of each split
+    verdicts = {train_rows[0]: "relabel", train_rows[1]: "exclude", test_rows[0]: "relabel"}
+    (project / "data" / "label_review.csv").write_text("\n".join(line + verdicts.get(line, "")
+                                                                 for line in lines) + "\n")
+    output = _repro(project)
+    assert all(f"Running stage '{stage}'" in output for stage in ("prepare", "crossval", "train", "evaluate"))
+    run = max((run for run in client.search_runs(["1"]) if "crossval" not in run.data.tags),
+              key=lambda run: run.info.start_time)
+    assert run.data.params["review.relabel_train"] == "1" and run.data.params["review.exclude_train"] == "1"
+    assert run.data.metrics["review_relabel_test"] == 1
+    assert {"test_accuracy", "test_accuracy_reviewed_labels"} <= set(run.data.metrics)
+    assert run.data.metrics["test_images_reviewed_labels"] == 10000
+    again = subprocess.run(["mnistflow", "review"], cwd=project, capture_output=True, text=True,
+                           env=tool_environment(), timeout=300)
+    assert again.returncode == 0 and "3 reviewed" in again.stdout, again.stderr[-2000:]

@@ -1,5 +1,6 @@
 """register, against a real SQLite store with real runs and real logged models."""
 
+import json
 import multiprocessing
 
 from mlflow import MlflowClient
@@ -25,6 +26,8 @@ def test_better_worse_equal_and_idempotent(make_run, tmp_path):
     assert champion.tags["source_run_id"] == first and champion.tags["git_commit"] == "abc123"
     assert champion.tags["metric.test_accuracy"] == "0.9" and "best by `test_accuracy`" in champion.description
     assert "| **test_accuracy** | 0.9000 |" in champion.description  # a markdown table, not a Python dict
+    logged = MlflowClient().get_logged_model(champion.source.removeprefix("models:/"))  # linked both ways:
+    assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": NAME, "version": "1"}]  # "registered" in the UI
     assert "@champion" in MlflowClient().get_registered_model(NAME).description
 
     again = _register(make_run.experiment_id, tmp_path)

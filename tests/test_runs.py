@@ -74,3 +74,20 @@ def test_runs_record_their_process_and_stale_ones_are_found(store):
     assert states == {dead: "gone"}
     runs.mark_killed([dead])
     assert _status(dead) == "KILLED" and runs.running_runs([experiment_id]) == []
+
+
+def test_a_new_run_records_system_metrics_quietly_and_a_resumed_one_adds_no_monitor(store, monkeypatch, capsys):
+    import time
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
+    tracking.connect("system")
+    with tracking.active_run() as run_id:
+        time.sleep(2)
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(metrics)
+    history = len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage"))
+    with tracking.active_run(run_id=run_id):  # evaluate resuming the training run
+        time.sleep(1.5)
+    assert len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage")) == history
+    captured = capsys.readouterr()
+    assert "system metrics" not in captured.out + captured.err

@@ -55,10 +55,15 @@ def cluster():
 
 
 def _start_server(environment: dict, artifacts: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """The server's output goes to a file beside the artifacts: a pipe that nobody reads fills up (64 KiB of
+    access log) and then blocks the server mid-request or mid-shutdown."""
     port = free_port()
-    process = subprocess.Popen([str(REPO / "scripts" / "tracking-server"), "--postgres", *options, "--port",
-                                str(port), "--artifacts", str(artifacts)], env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    log = artifacts.parent / f"server-{port}.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([str(REPO / "scripts" / "tracking-server"), "--postgres", *options, "--port",
+                                    str(port), "--artifacts", str(artifacts)], env=environment, stdout=sink,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    process.log = log
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -66,13 +71,17 @@ def _start_server(environment: dict, artifacts: Path, *options: str) -> tuple[su
             urllib.request.urlopen(f"{base}/health", timeout=2).read()
             return process, base
         except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()[-3000:]
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(1)
 
 
 def _stop_server(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=30)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(f"the server ignored SIGTERM for 30 s:\n{process.log.read_text()[-3000:]}") from None
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, commit_all, make_project, tool_environment
+from conftest import REPO, commit_all, make_project, small_params, tool_environment, write_yaml
 
 HEAVY = ("tensorflow", "keras", "mlflow", "sklearn", "cleanlab", "matplotlib", "pandas", "scipy", "PIL", "jax",
          "torch")
 # What each stage may load of the heavy libraries (each costs a second or more of start-up). Keras 3.15 itself
 # imports PIL, matplotlib and scikit-learn when they are installed; cleanlab is mnistflow's own choice.
-ALLOWED_HEAVY = {"prepare": set(), "train": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "PIL", "matplotlib",
+ALLOWED_HEAVY = {"prepare": set(),
+                 "crossval": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "PIL", "matplotlib", "sklearn"},
+                 "train": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "PIL", "matplotlib",
                                              "sklearn"},
                  "evaluate": {"tensorflow", "keras", "mlflow", "pandas", "scipy", "sklearn", "cleanlab",
                               "matplotlib", "PIL"}}
@@ -107,13 +109,14 @@ def run_recorded(project: Path, command: str, report: Path) -> dict:
 def recorded(tmp_path_factory) -> dict[str, dict]:
     """Each stage of dvc.yaml, run in order in a small copy of the project, with what it used."""
     project = make_project(tmp_path_factory.mktemp("project"))
+    write_yaml(project / "params.yaml", small_params(crossval={"enabled": True, "folds": 2}))
     commit_all(project)
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     return {name: run_recorded(project, stage["cmd"], project / f"{name}.used.json") for name, stage in stages.items()}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage_name", ["prepare", "train", "evaluate"])
+@pytest.mark.parametrize("stage_name", ["prepare", "crossval", "train", "evaluate"])
 def test_dvc_yaml_declares_every_module_and_param_the_stage_uses(recorded, stage_name):
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage_name]
     used = recorded[stage_name]
@@ -143,6 +146,6 @@ def test_module_files_and_directory_deps():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage_name", ["prepare", "train", "evaluate"])
+@pytest.mark.parametrize("stage_name", ["prepare", "crossval", "train", "evaluate"])
 def test_each_stage_loads_only_the_heavy_libraries_it_needs(recorded, stage_name):
     assert set(recorded[stage_name]["heavy"]) <= ALLOWED_HEAVY[stage_name], recorded[stage_name]["heavy"]

@@ -18,10 +18,11 @@ def _fails_with(capsys, main, argv, message):
     assert len(error.splitlines()) == 1 and error.startswith("error: ") and message in error
 
 
-def test_prepare_writes_three_splits(tmp_path, capsys):
+def test_prepare_writes_three_splits_and_the_review_summary(tmp_path, capsys):
     params = write_yaml(tmp_path / "params.yaml", small_params())
     prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
-    assert sorted(p.name for p in (tmp_path / "prepared").iterdir()) == ["test.npz", "train.npz", "validation.npz"]
+    assert sorted(p.name for p in (tmp_path / "prepared").iterdir()) == ["review.json", "test.npz", "train.npz",
+                                                                         "validation.npz"]
     assert "train: 1600 images" in capsys.readouterr().out
 
 

@@ -123,6 +123,31 @@ def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose pr
 
 @app.command()
 @one_line_errors
+def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+       host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
+    """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
+    from mnistflow.tracking import require_project_root
+    from mnistflow.tracking.ui import ui_command
+
+    command, environment = ui_command(require_project_root(), host, port)
+    print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
+    os.execvpe(command[0], command, environment)
+
+
+@app.command()
+@one_line_errors
+def serve(model_uri: Annotated[str | None, typer.Option(help="default: models:/<name>@champion")] = None,
+          name: ModelNameOption = "mnist-digits", port: Annotated[int, typer.Option(min=1, max=65535)] = 5001,
+          host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
+    """Serve a registered model over HTTP (`mlflow models serve`), quietly: POST /invocations with raw pixels."""
+    from mnistflow.tracking import require_project_root
+    from mnistflow.tracking.serving import serve as run_server
+
+    raise typer.Exit(run_server(require_project_root(), model_uri or f"models:/{name}@champion", host, port))
+
+
+@app.command()
+@one_line_errors
 def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or .npy arrays")],
             model_uri: Annotated[str | None, typer.Option(help="default: models:/<name>@champion")] = None,
             name: ModelNameOption = "mnist-digits", json_output: Annotated[bool, typer.Option("--json")] = False,
@@ -198,6 +223,29 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
 
 @app.command()
 @one_line_errors
+def review(show_index: Annotated[int | None, typer.Option(
+               "--show", help="instead: picture one image of --split with the model's probabilities")] = None,
+           split: Annotated[SplitName, typer.Option()] = SplitName.test) -> None:
+    """Put the current suspected label errors into the review file, for you to give each a verdict."""
+    from mnistflow import review as label_review
+    from mnistflow.data import load_mnist
+    from mnistflow.tracking import require_project_root
+
+    if show_index is not None:
+        return show(show_index, split=split)
+    root = require_project_root()
+    arrays = load_mnist(paths.raw_data(root))
+    path = paths.review_file(root)
+    rows, new = label_review.update_file(path, paths.error_reports(root),
+                                         {"train": arrays["y_train"], "test": arrays["y_test"]})
+    reviewed = sum(bool(row.verdict) for row in rows)
+    print(f"{path.relative_to(root)}: {len(rows)} rows, {new} new suspects, {reviewed} reviewed. Set verdict to "
+          "relabel (to `suggested`), exclude or keep; `mnistflow review --show INDEX --split train|test` pictures "
+          "one; then `dvc repro` applies them.")
+
+
+@app.command()
+@one_line_errors
 def study(study_file: Annotated[Path | None, typer.Option(
               help="seeds, base overrides and grid (default: study.yaml, unless --config is given)")] = None,
           config: Annotated[list[str], typer.Option(
@@ -213,6 +261,7 @@ def study(study_file: Annotated[Path | None, typer.Option(
           data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
           experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
+    from mnistflow import review
     from mnistflow.comparison import to_markdown
     from mnistflow.params import read_params
     from mnistflow.study import plan
@@ -223,6 +272,7 @@ def study(study_file: Annotated[Path | None, typer.Option(
     data = data or paths.raw_data(require_project_root())
     if not data.is_file():
         raise UsageError(f"--data {data}: file not found")
+    review_rows = review.project_rows(paths.review_file(require_project_root()), data)
     study_file = study_file or (None if config else paths.STUDY)  # named configurations stand on their own
     jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
     console = Console(stderr=True)
@@ -230,7 +280,7 @@ def study(study_file: Annotated[Path | None, typer.Option(
                   f"= {len(jobs.jobs)} runs on {workers} workers")
     experiment = experiment or parsed.tracking.experiment
     summary = run_study(jobs.jobs, raw_params, data.resolve(), experiment, workers, console, name, resume,
-                        executor.value)
+                        executor.value, review_rows)
     print(to_markdown(summary))
 
 

@@ -40,7 +40,7 @@ class Split:
     indices: np.ndarray
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     try:
@@ -74,7 +74,7 @@ def verify_arrays(arrays: dict[str, np.ndarray], source: str, check_hashes: bool
 
 def load_mnist(path: str | Path) -> dict[str, np.ndarray]:
     """Read and verify canonical MNIST from an .npz file (no pickle)."""
-    arrays = _read_npz(Path(path))
+    arrays = read_npz(Path(path))
     verify_arrays(arrays, str(path))
     return arrays
 
@@ -135,7 +135,7 @@ def save_split(split: Split, path: str | Path) -> None:
 
 
 def load_split(path: str | Path) -> Split:
-    arrays = _read_npz(Path(path))
+    arrays = read_npz(Path(path))
     try:
         return Split(arrays["images"], arrays["labels"], arrays["indices"])
     except KeyError as error:

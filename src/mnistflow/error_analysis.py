@@ -1,9 +1,9 @@
 """Which images the model got wrong, and which labels are probably wrong (pure functions over probabilities).
 
-Suspected label errors come from cleanlab's confident learning on out-of-sample probabilities:
-``find_label_issues(filter_by="prune_by_noise_rate")`` flags them, and
-``get_label_quality_scores(method="self_confidence")`` (the probability the model gives the given label)
-ranks every image, lowest first.
+Suspected label errors come from cleanlab's confident learning on the best probabilities available
+(cross-validated ones after the crossval stage): ``get_label_quality_scores(method=RANKING)`` ranks every
+image, lowest first, and ``find_label_issues(filter_by=FILTER)`` flags the ones it counts as issues. Both
+choices were measured with planted label flips (bench/label_errors.py, README "Finding wrong labels").
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pandas as pd
 from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
+RANKING = "self_confidence"
+FILTER = "prune_by_noise_rate"
 MISTAKE_COLUMNS = ("index", "label", "prediction", "p_prediction", "p_label", "second_best")
 
 
@@ -39,13 +41,13 @@ def mistakes_of_class(table: pd.DataFrame, label: int) -> pd.DataFrame:
     return table[table["label"] == label].reset_index(drop=True)
 
 
-def label_issues_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.ndarray,
-                       top_k: int) -> pd.DataFrame:
-    """The `top_k` images whose given label is least likely, with cleanlab's flag and quality score."""
+def label_issues_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.ndarray, top_k: int,
+                       ranking: str = RANKING, filter_by: str = FILTER) -> pd.DataFrame:
+    """The `top_k` images with the lowest label quality, with cleanlab's flag and quality score."""
     labels = labels.astype(int)
-    quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
+    quality = get_label_quality_scores(labels, probabilities, method=ranking)
     flagged = np.zeros(len(labels), dtype=bool)
-    flagged[find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate", n_jobs=1)] = True
+    flagged[find_label_issues(labels, probabilities, filter_by=filter_by, n_jobs=1)] = True
     order = np.argsort(quality, kind="stable")[:top_k]
     return pd.DataFrame({
         "index": indices[order],

@@ -51,6 +51,50 @@ def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_thr
                       confusion_matrix(labels, predictions, labels=classes), collapsed)
 
 
+def reviewed_test_metrics(test: Split, predictions: np.ndarray, test_labels: dict[str, int | None]) -> dict[str, float]:
+    """Accuracy and macro F1 on the reviewed test labels (relabelled images get their new label, excluded ones
+    are left out), named `..._reviewed_labels` so no one takes them for the original benchmark."""
+    position = {int(index): where for where, index in enumerate(test.indices)}
+    labels, keep = test.labels.astype(int), np.ones(len(test.labels), dtype=bool)
+    for index, label in test_labels.items():
+        if int(index) in position:
+            if label is None:
+                keep[position[int(index)]] = False
+            else:
+                labels[position[int(index)]] = label
+    labels, predictions = labels[keep], predictions[keep]
+    return {"test_accuracy_reviewed_labels": float(np.mean(predictions == labels)),
+            "test_macro_f1_reviewed_labels": float(f1_score(labels, predictions, labels=list(range(NUM_CLASSES)),
+                                                            average="macro", zero_division=0)),
+            "test_images_reviewed_labels": float(keep.sum())}
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelSuspects:
+    """Where to look for wrong labels: a split, the best probabilities for it, and where they come from."""
+
+    name: str  # "test" or "train"
+    split: Split
+    probabilities: np.ndarray
+    source: str  # "this model" or "cross-validated, K folds"
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit:
+    """The label audit's inputs besides the model: cross-validated probabilities (of the test split, and of the
+    training images as `train`), and the reviewed test labels ({index: label, or None for excluded})."""
+
+    test_probabilities: np.ndarray | None = None
+    train: LabelSuspects | None = None
+    source: str = "this model"
+    reviewed_test_labels: dict[str, int | None] = dataclasses.field(default_factory=dict)
+
+    def suspects(self, evaluation: Evaluation, test: Split) -> list[LabelSuspects]:
+        """The splits to search for wrong labels, each with its best probabilities."""
+        best = evaluation.probabilities if self.test_probabilities is None else self.test_probabilities
+        return [LabelSuspects("test", test, best, self.source), *([self.train] if self.train else [])]
+
+
 def write_confusion_data(path: str | Path, labels: np.ndarray, predictions: np.ndarray) -> None:
     """One row per test image (actual, predicted): the input of DVC's `confusion` plot template."""
     frame = pd.DataFrame({"actual": labels.astype(int), "predicted": predictions})
@@ -74,12 +118,12 @@ def _gallery(path: Path, table: pd.DataFrame, images_by_index: dict[int, np.ndar
     gallery.save(gallery.render(images, titles, heading), path)
 
 
-def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, params: Params) -> dict[str, pd.DataFrame]:
-    """Galleries of mistakes (per class and most confident), the table of all mistakes, label issues."""
+def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, params: Params,
+                        suspects: Sequence[LabelSuspects]) -> dict[str, pd.DataFrame]:
+    """Galleries of mistakes (per class and most confident), the table of all mistakes, and the suspected label
+    errors of each split in `suspects` (label_issues.* for test, train_label_issues.* for train)."""
     images_by_index = dict(zip(test.indices.tolist(), test.images, strict=True))
     mistakes = error_analysis.mistakes_table(evaluation.probabilities, test.labels, test.indices)
-    issues = error_analysis.label_issues_table(evaluation.probabilities, test.labels, test.indices,
-                                               params.evaluate.label_issues_top_k)
     limit = params.evaluate.class_gallery_limit
     for label in range(NUM_CLASSES):
         of_class = error_analysis.mistakes_of_class(mistakes, label)
@@ -90,11 +134,28 @@ def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, param
     top = mistakes.head(params.evaluate.confident_mistakes)
     _gallery(folder / "confident_mistakes.png", top, images_by_index,
              f"The {len(top)} most confident mistakes of {len(mistakes)}")
-    _gallery(folder / "label_issues.png", issues, images_by_index,
-             f"Top {len(issues)} suspected label errors (cleanlab self-confidence): pred = suggested label, "
-             f"* = flagged by cleanlab's find_label_issues",
-             probability_column="p_suggested", prediction_column="suggested")
-    for name, table in (("mistakes.csv", mistakes), ("label_issues.csv", issues)):
-        with atomic.atomic_path(folder / name) as temporary:
+    tables = {"mistakes": mistakes}
+    for item in suspects:
+        tables[suspects_name(item.name)] = _write_suspects(folder, item, params.evaluate.label_issues_top_k)
+    for name, table in tables.items():
+        with atomic.atomic_path(folder / f"{name}.csv") as temporary:
             table.to_csv(temporary, index=False, float_format="%.6g")
-    return {"mistakes": mistakes, "label_issues": issues}
+    return tables
+
+
+def suspects_name(split_name: str) -> str:
+    """label_issues for the test split (its name since the first release), train_label_issues for train."""
+    return "label_issues" if split_name == "test" else f"{split_name}_label_issues"
+
+
+def _write_suspects(folder: Path, item: LabelSuspects, top_k: int) -> pd.DataFrame:
+    issues = error_analysis.label_issues_table(item.probabilities, item.split.labels, item.split.indices, top_k)
+    wanted = set(issues["index"].tolist())
+    images_by_index = {int(index): image for index, image in zip(item.split.indices, item.split.images, strict=True)
+                       if int(index) in wanted}
+    _gallery(folder / f"{suspects_name(item.name)}.png", issues, images_by_index,
+             f"Top {len(issues)} suspected label errors in the {item.name} split, lowest label quality first\n"
+             f"{item.source} probabilities, cleanlab {error_analysis.RANKING} ranking; pred = suggested label, "
+             f"* = flagged by {error_analysis.FILTER}", probability_column="p_suggested",
+             prediction_column="suggested")
+    return issues

@@ -15,7 +15,8 @@ ZOOM = 4
 TILE = 28 * ZOOM
 CAPTION_HEIGHT = 34
 MARGIN = 6
-HEADER_HEIGHT = 30
+HEADER_HEIGHT = 30  # one heading line; each further line (the heading may hold "\n") adds HEADER_LINE
+HEADER_LINE = 20
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -36,15 +37,16 @@ def render(images: np.ndarray, captions: Sequence[str], heading: str, columns: i
     rows = max(1, math.ceil(count / columns))
     cell_width, cell_height = TILE + MARGIN, TILE + CAPTION_HEIGHT + MARGIN
     width = max(columns * cell_width + MARGIN, 640)
-    canvas = Image.new("L", (width, HEADER_HEIGHT + rows * cell_height + MARGIN), 255)
+    header = HEADER_HEIGHT + HEADER_LINE * heading.count("\n")
+    canvas = Image.new("L", (width, header + rows * cell_height + MARGIN), 255)
     draw = ImageDraw.Draw(canvas)
-    draw.text((MARGIN, 6), heading, fill=0, font=_font(16))
+    draw.multiline_text((MARGIN, 6), heading, fill=0, font=_font(16), spacing=4)
     if count == 0:
-        draw.text((MARGIN, HEADER_HEIGHT + 10), "(none)", fill=0, font=_font(14))
+        draw.text((MARGIN, header + 10), "(none)", fill=0, font=_font(14))
     caption_font = _font(12)
     for position, (image, caption) in enumerate(zip(images, captions, strict=True)):
         left = MARGIN + (position % columns) * cell_width
-        top = HEADER_HEIGHT + (position // columns) * cell_height
+        top = header + (position // columns) * cell_height
         canvas.paste(_tile(image), (left, top))
         draw.rectangle((left, top, left + TILE - 1, top + TILE - 1), outline=160)
         draw.multiline_text((left + 2, top + TILE + 2), caption, fill=0, font=caption_font, spacing=2)

@@ -156,6 +156,15 @@ class EvaluateParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class CrossvalParams:
+    enabled: bool
+    folds: int
+
+    def __post_init__(self) -> None:
+        _require(2 <= self.folds <= 50, "crossval.folds", "an integer in 2-50", self.folds)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrackingParams:
     experiment: str
 
@@ -170,6 +179,7 @@ class Params:
     train: TrainParams
     diagnostics: DiagnosticsParams
     evaluate: EvaluateParams
+    crossval: CrossvalParams
     tracking: TrackingParams
 
 

@@ -21,12 +21,27 @@ def config_file(name: str, root: Path = Path()) -> Path:
     return root / CONFIGS / f"{name}.yaml"
 
 
-def raw_data(root: Path) -> Path:
-    """The raw MNIST file the pipeline reads: the `--raw` argument of dvc.yaml's prepare stage."""
+def stage_argument(root: Path, stage: str, flag: str) -> Path:
+    """A path argument of a dvc.yaml stage's command, e.g. the prepare stage's `--raw`."""
     import yaml
 
     try:
-        words = shlex.split(yaml.safe_load((root / DVC_YAML).read_text())["stages"]["prepare"]["cmd"])
-        return root / words[words.index("--raw") + 1]
+        words = shlex.split(yaml.safe_load((root / DVC_YAML).read_text())["stages"][stage]["cmd"])
+        return root / words[words.index(flag) + 1]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as error:
-        raise DataError(f"{root / DVC_YAML}: cannot find the prepare stage's --raw path ({error})") from None
+        raise DataError(f"{root / DVC_YAML}: cannot find the {stage} stage's {flag} path ({error})") from None
+
+
+def raw_data(root: Path) -> Path:
+    """The raw MNIST file the pipeline reads: the `--raw` argument of dvc.yaml's prepare stage."""
+    return stage_argument(root, "prepare", "--raw")
+
+
+def review_file(root: Path) -> Path:
+    """The label review file the prepare stage applies (its `--review`)."""
+    return stage_argument(root, "prepare", "--review")
+
+
+def error_reports(root: Path) -> Path:
+    """The evaluate stage's error-analysis folder (its `--errors`), where the suspect tables are."""
+    return stage_argument(root, "evaluate", "--errors")

@@ -10,18 +10,23 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from mnistflow import pipeline, tracking
-from mnistflow.data import Split
+from mnistflow import pipeline, recall_chart, review, tracking
+from mnistflow.data import NUM_CLASSES, Split
 from mnistflow.params import Params, flatten
 from mnistflow.training import CompiledModels, EpochRecord
 
 if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
-    from mnistflow.evaluation import Evaluation
+    from mnistflow.evaluation import Audit, Evaluation
 
 
 # The params each part of a run reads, and so logs: the train and evaluate stages declare them in dvc.yaml.
+# Training's are MLflow params. The evaluation's are tags: DVC re-runs evaluate alone into the same run when
+# they change (they shape reports, never the model or its metrics), and MLflow params cannot change.
 TRAINING_SECTIONS = ("prepare", "model", "train", "diagnostics", "tracking")
-EVALUATION_SECTIONS = ("evaluate",)
+EVALUATION_SECTIONS = ("evaluate", "crossval")
+
+
+RECALL_CHART = "val_recall_per_class"  # the image series key: one bar chart per epoch
 
 
 class EpochLogger:
@@ -32,15 +37,19 @@ class EpochLogger:
     dead server costs one timeout, not one per epoch.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, collapse_threshold: float) -> None:
         self.failure: BaseException | None = None
         self.started = time.perf_counter()
+        self.collapse_threshold = collapse_threshold
 
     def __call__(self, record: EpochRecord) -> None:
         if self.failure is not None:
             return
         try:
             tracking.log_metrics(record.metrics, step=record.epoch)
+            recall = [record.metrics[f"val_recall_{label}"] for label in range(NUM_CLASSES)]
+            title = f"validation recall per class, epoch {record.epoch}/{record.epochs}"
+            tracking.log_image(recall_chart.render(recall, self.collapse_threshold, title), RECALL_CHART, record.epoch)
             if record.epoch == record.epochs:  # the whole training's wall time, compilation and validation included
                 tracking.log_metrics({"training_seconds": time.perf_counter() - self.started})
         except tracking.STORE_FAILURES as error:
@@ -49,11 +58,20 @@ class EpochLogger:
                   "training goes on", file=sys.stderr)
 
 
-def start(params: Params, tags: dict[str, str] | None = None) -> EpochLogger:
-    """Log the training params and tags of a new run; return the callback that logs each epoch's metrics."""
+def start(params: Params, splits: dict[str, Split], tags: dict[str, str] | None = None) -> EpochLogger:
+    """Log the training params, the training and validation splits and the tags of a new run; return the
+    callback that logs each epoch's metrics."""
     tracking.log_params(flatten(params, TRAINING_SECTIONS))
+    tracking.log_datasets({context: (splits[context].images, splits[context].labels)
+                           for context in ("train", "validation")})
     tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
-    return EpochLogger()
+    return EpochLogger(params.diagnostics.collapse_threshold)
+
+
+def log_review(counts: dict[str, int]) -> None:
+    """What the prepare stage applied from the label review file, as params (to filter runs by) and metrics."""
+    tracking.log_params({f"review.{key}": value for key, value in counts.items()})
+    tracking.log_metrics({f"review_{key}": float(value) for key, value in counts.items()})
 
 
 def log_training(params: Params, model: keras.Model, records: Sequence[EpochRecord], validation: Split) -> None:
@@ -70,21 +88,26 @@ def log_evaluation(result: Evaluation, tables: dict, figures: Path, errors: Path
     tracking.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
     tracking.log_artifacts(figures, "figures")
     tracking.log_artifacts(errors, "errors")
-    tracking.log_table(tables["mistakes"], "errors/mistakes_table.json")
-    tracking.log_table(tables["label_issues"], "errors/label_issues_table.json")
+    for name, table in tables.items():
+        tracking.log_table(table, f"errors/{name}_table.json")
     tracking.set_tags({"test_collapsed_classes": result.collapsed})
 
 
 def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: list[dict[str, float]],
-                     figures: Path, errors: Path) -> Evaluation:
+                     figures: Path, errors: Path, audit: Audit | None = None) -> Evaluation:
     """Evaluate on the test split, write figures and error reports into the folders, and log them all."""
     from mnistflow import evaluation
 
-    tracking.log_params(flatten(params, EVALUATION_SECTIONS))
+    audit = audit or evaluation.Audit()
+    tracking.set_tags(flatten(params, EVALUATION_SECTIONS))
+    tracking.log_datasets({"test": (test.images, test.labels)})
     result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
+    if audit.reviewed_test_labels:
+        result.metrics.update(evaluation.reviewed_test_metrics(test, result.predictions, audit.reviewed_test_labels))
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
-    tables = evaluation.write_error_reports(errors, result, test, params)
+    tables = evaluation.write_error_reports(errors, result, test, params, audit.suspects(result, test))
     log_evaluation(result, tables, figures, errors)
+    tracking.set_tags({"label_suspects_probabilities": audit.source})
     tracking.append_description(test_outcome(result.metrics, result.collapsed))
     return result
 
@@ -104,18 +127,30 @@ def training_description(params: Params, records: Sequence[EpochRecord]) -> str:
 def test_outcome(metrics: dict[str, float], collapsed: list[int]) -> str:
     """The description's second part, written by the evaluation."""
     outcome = f"collapsed classes on the test set: {collapsed}" if collapsed else "no class collapsed"
-    return f"Test accuracy **{metrics['test_accuracy']:.4f}**, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}."
+    accuracy = f"Test accuracy **{metrics['test_accuracy']:.4f}**"
+    if "test_accuracy_reviewed_labels" not in metrics:
+        return f"{accuracy}, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}."
+    return (f"{accuracy} on the original labels, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}. On the "
+            f"reviewed test labels ({metrics['test_images_reviewed_labels']:.0f} images): accuracy "
+            f"{metrics['test_accuracy_reviewed_labels']:.4f}.")
 
 
-def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels) -> dict:
-    """A whole run inside the active run, as a study does it: train, log, evaluate into a scratch folder."""
+def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels,
+                       review_rows: Sequence[review.Row] = ()) -> dict:
+    """A whole run inside the active run, as a study does it: apply the label review as the prepare stage does,
+    train, log, evaluate into a scratch folder."""
     import tempfile
 
-    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params)],
+    from mnistflow.evaluation import Audit
+
+    splits = review.apply(splits, review_rows)
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params, splits)],
                                           compiled_models)
+    log_review(review.counts(review_rows))
     log_training(params, model, records, splits["validation"])
     with tempfile.TemporaryDirectory() as folder:
         result = evaluate_and_log(model, params, splits["test"], pipeline.history_rows(records),
-                                  Path(folder, "figures"), Path(folder, "errors"))
+                                  Path(folder, "figures"), Path(folder, "errors"),
+                                  Audit(reviewed_test_labels=review.test_labels(review_rows)))
     return {"status": "FINISHED", "test_accuracy": result.metrics["test_accuracy"],
             **pipeline.collapse_summary(records)}

@@ -38,6 +38,7 @@ class StudyContext:
     tracking_uri: str
     experiment: str
     parent_run_id: str
+    review_rows: tuple = ()  # the label review file's rows (review.Row), applied as the prepare stage does
 
 
 def failed_row(job: Job, error: str, run_id: str | None = None) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: Comp
             row["run_id"] = run_id
             on_run_started(run_id)
             splits = data.prepare_splits(arrays, params.prepare)
-            row.update(recording.train_and_evaluate(params, splits, compiled_models))
+            row.update(recording.train_and_evaluate(params, splits, compiled_models, context.review_rows))
     except Exception as error:  # a crash of one run is recorded and the study goes on
         row["error"] = f"{type(error).__name__}: {error}"
     except (KeyboardInterrupt, Terminated):

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from mnistflow import atomic, data, paths, process, runtime
 from mnistflow.errors import DataError, one_line_errors
 from mnistflow.params import load_params
@@ -31,6 +33,24 @@ def load_trained_model(path: str):
         raise DataError(f"{path}: not a loadable .keras model ({str(error).splitlines()[0][:200]})") from None
 
 
+def read_audit(prepared: Path, crossval_folder: Path | None):
+    """The label audit's inputs: cross-validated probabilities when the crossval stage ran, the reviewed test
+    labels from prepare's review.json."""
+    from mnistflow import crossval, evaluation, review
+
+    reviewed = review.read_summary(prepared)["test_labels"]
+    stored = None if crossval_folder is None else crossval.read_outputs(crossval_folder)
+    if stored is None or crossval_folder is None:
+        return evaluation.Audit(reviewed_test_labels=reviewed)
+    pool = crossval.pool_of([data.load_split(prepared / f"{name}.npz") for name in ("train", "validation")])
+    if not np.array_equal(pool.indices, stored.train_indices):
+        raise DataError(f"{crossval_folder}: its probabilities are for other training images than {prepared}; "
+                        "run `dvc repro`")
+    source = f"cross-validated, {stored.folds} folds"
+    train = evaluation.LabelSuspects("train", pool, stored.train_probabilities, source)
+    return evaluation.Audit(stored.test_probabilities, train, source, reviewed)
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
@@ -42,6 +62,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--confusion", required=True, help="output CSV of (actual, predicted)")
     parser.add_argument("--figures", required=True, help="output folder for figures")
     parser.add_argument("--errors", required=True, help="output folder for error analysis")
+    parser.add_argument("--crossval", help="the crossval stage's folder (default: no cross-validation)")
     return parser.parse_args(argv)
 
 
@@ -57,10 +78,11 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_trained_model(arguments.model)
     history = pipeline.read_history(arguments.history)
+    audit = read_audit(Path(arguments.prepared), arguments.crossval and Path(arguments.crossval))
     tracking.connect(params.tracking.experiment)
     with tracking.active_run(run_id=run_id), atomic.atomic_directory(arguments.figures) as figures, \
             atomic.atomic_directory(arguments.errors) as errors:
-        result = recording.evaluate_and_log(model, params, test, history, figures, errors)
+        result = recording.evaluate_and_log(model, params, test, history, figures, errors, audit)
         atomic.write_json(arguments.metrics, result.metrics)
         evaluation.write_confusion_data(arguments.confusion, test.labels, result.predictions)
         tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))

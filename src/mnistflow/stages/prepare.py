@@ -1,27 +1,44 @@
-"""Stage prepare: verify raw MNIST, split train/validation, preprocess, write the three splits."""
+"""Stage prepare: verify raw MNIST, split train/validation, apply the label review, write the three splits.
+
+The review file's confirmed verdicts change the training images (relabel, exclude); test verdicts go to
+review.json beside the splits, so that evaluation reports the original and the reviewed test labels apart.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from mnistflow import data
+from mnistflow import atomic, data, review
 from mnistflow.errors import one_line_errors
 from mnistflow.params import load_params
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--raw", required=True, help="raw MNIST .npz")
-    parser.add_argument("--out", required=True, help="folder for train.npz, validation.npz, test.npz")
-    arguments = parser.parse_args(argv)
+    parser.add_argument("--review", help="label review CSV (split,index,given,suggested,verdict); default: none")
+    parser.add_argument("--out", required=True, help="folder for train.npz, validation.npz, test.npz, review.json")
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
     params = load_params(arguments.params).prepare
     arrays = data.load_mnist(arguments.raw) if params.source == "file" else data.download_mnist()
-    for name, split in data.prepare_splits(arrays, params).items():
-        data.save_split(split, Path(arguments.out) / f"{name}.npz")
-        print(f"{name}: {len(split.labels)} images")
+    raw_labels = {"train": arrays["y_train"], "test": arrays["y_test"]}
+    rows = [] if arguments.review is None else review.read_rows(Path(arguments.review), raw_labels)
+    splits = review.apply(data.prepare_splits(arrays, params), rows)
+    applied = review.counts(rows)
+    with atomic.atomic_directory(arguments.out) as folder:
+        for name, split in splits.items():
+            data.save_split(split, folder / f"{name}.npz")
+            print(f"{name}: {len(split.labels)} images")
+        atomic.write_json(folder / review.SUMMARY, review.summary(rows))
+    if any(applied.values()):
+        print("review: " + ", ".join(f"{key} {value}" for key, value in applied.items() if value))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mnistflow import atomic, data, process, runtime
+from mnistflow import atomic, data, process, review, runtime
 from mnistflow.errors import one_line_errors
 from mnistflow.params import load_params
 
@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(stderr=True)
     name = tracking.run_name(f"dvc repro {params.model.arch} seed={params.train.seed}")
     with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
-        epoch_logger = recording.start(params)
+        epoch_logger = recording.start(params, {"train": train, "validation": validation})
+        recording.log_review(review.read_summary(prepared)["counts"])
         with progress.EpochProgress(console, params.train.epochs) as show_progress:
             model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
                                                   CompiledModels())

@@ -14,7 +14,9 @@ from mnistflow.tracking.runs import (
     active_run,
     append_description,
     log_artifacts,
+    log_datasets,
     log_dict,
+    log_image,
     log_metrics,
     log_params,
     log_table,
@@ -34,5 +36,5 @@ COLLAPSED_TAG = "collapsed_classes"
 
 __all__ = ("COLLAPSED_TAG", "DESCRIPTION_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError",
            "active_run", "append_description", "connect", "describe", "environment_tags", "log_artifacts",
-           "log_dict", "log_keras_model", "log_metrics", "log_params", "log_provenance", "log_table",
-           "project_root", "require_project_root", "run_name", "set_tags", "tracking_uri", "use_store")
+           "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics", "log_params", "log_provenance",
+           "log_table", "project_root", "require_project_root", "run_name", "set_tags", "tracking_uri", "use_store")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from mnistflow.tracking import COLLAPSED_TAG
 from mnistflow.tracking.models import MODEL_URI_TAG
@@ -83,8 +85,19 @@ def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_
             **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}}
     description = version_description(run, git_commit, metric, params, metrics)
     source = run.data.tags[MODEL_URI_TAG]  # models:/<model id>, the run's MLflow 3 logged model
-    return client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description,
-                                       model_id=source.removeprefix("models:/"))
+    model_id = source.removeprefix("models:/")
+    version = client.create_model_version(name, source, run_id=run.info.run_id, tags=tags, description=description,
+                                          model_id=model_id)
+    _link_logged_model(client, model_id, name, str(version.version))
+    return version
+
+
+def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Record the version on the logged model, as mlflow.register_model does: the UI then shows the logged
+    model as registered instead of "Not registered"."""
+    existing = client.get_logged_model(model_id).tags.get(MLFLOW_MODEL_VERSIONS)
+    linked = [*(json.loads(existing) if existing else []), {"name": name, "version": version}]
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
 
 
 MODEL_DESCRIPTION = """MNIST digit classifier trained by the mnistflow pipeline (`dvc repro`, studies, experiments).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import os
 import signal
 import socket
@@ -94,8 +95,12 @@ def active_run(run_id: str | None = None, run_name: str | None = None, parent_ru
 def _start(run_id: str | None, run_name: str | None, parent_run_id: str | None, tags: dict[str, str] | None):
     """mlflow.start_run; a store that cannot record a run (read-only, full, gone) is one TrackingError."""
     try:
+        # A new run samples CPU, memory and disk every 10 s (system/* metrics); MLflow's INFO lines about it
+        # would print at every start and end, so only its warnings show.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
         run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id,
-                               tags={**(tags or {}), **process_tags()}, nested=parent_run_id is not None)
+                               tags={**(tags or {}), **process_tags()}, nested=parent_run_id is not None,
+                               log_system_metrics=not run_id)
     except Exception as error:  # any transport or database failure means the same thing to the user
         raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} cannot start a run: "
                             f"{describe(error)}") from None
@@ -203,6 +208,22 @@ def log_dict(data: Any, name: str) -> None:
 @uninterrupted
 def log_table(frame, name: str) -> None:
     mlflow.log_table(frame, artifact_file=name)
+
+
+@uninterrupted
+def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
+    """Each split as the run's input ({context: (images, labels)}), with MLflow's digest and shapes."""
+    from mlflow.data.numpy_dataset import from_numpy
+
+    for context, (images, labels) in datasets.items():
+        dataset = from_numpy(images, targets=labels, name=f"mnist-{context}")
+        mlflow.log_input(dataset, context=context)
+
+
+@uninterrupted
+def log_image(image: Any, key: str, step: int) -> None:
+    """One image of a series (MLflow's image slider in the run's artifacts / charts), at `step`."""
+    mlflow.log_image(image, key=key, step=step)
 
 
 DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as the run's description

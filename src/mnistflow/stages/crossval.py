@@ -1,0 +1,58 @@
+"""Stage crossval: out-of-sample probabilities for every training image, from K models trained on K folds.
+
+Off by default (`crossval.enabled: false`): the stage then writes only summary.json saying so. On, it logs
+one MLflow run with the K fold runs as its children, and writes its folder whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from mnistflow import atomic, data, process, runtime
+from mnistflow.errors import one_line_errors
+from mnistflow.params import load_params
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--prepared", required=True, help="folder with train.npz, validation.npz and test.npz")
+    parser.add_argument("--out", required=True, help="output folder: summary.json, train.npz, test.npz")
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    process.die_with_parent()
+    params = load_params(arguments.params)
+    if not params.crossval.enabled:
+        with atomic.atomic_directory(arguments.out) as folder:
+            atomic.write_json(folder / "summary.json", {"enabled": False})
+        print("crossval: off (crossval.enabled is false)")
+        return
+    prepared = Path(arguments.prepared)
+    train, validation, test = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation", "test"))
+    runtime.configure(params.train.threads)
+    from mnistflow import crossval, fold_runs, tracking
+
+    pool = crossval.pool_of([train, validation])
+    folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed)
+    tracking.connect(params.tracking.experiment)
+    console = Console(stderr=True)
+    with atomic.atomic_directory(arguments.out) as folder, tracking.active_run(
+            run_name=tracking.run_name(f"crossval {params.model.arch} K={params.crossval.folds}")) as parent_id:
+        fold_runs.start(params)
+        result = crossval.cross_validate(params, pool, test, folds,
+                                         fold_runs.FoldRuns(params, parent_id, console))
+        summary = crossval.write_outputs(folder, result, test)
+        fold_runs.log_summary(summary)
+    console.print(f"crossval: {summary['folds']} folds, out-of-fold accuracy {summary['crossval_accuracy']:.4f}, "
+                  f"averaged test accuracy {summary['crossval_test_accuracy']:.4f}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""`mnistflow serve`: `mlflow models serve` on a registered model, bound to loopback, without the lines
+TensorFlow's native libraries print while they load (oneDNN, the CUDA stub, cuInit) in the scoring server."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+from mnistflow.errors import Terminated
+from mnistflow.tracking.store import use_store
+
+# What TensorFlow 2.21 prints from C++ before absl logging starts: `I0000 00:00:... port.cc:153] ...` lines,
+# the absl banner, and the CPU-instructions note that follows cpu_feature_guard's line.
+NATIVE_NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\]|WARNING: All log messages before absl|"
+                          r"To enable the following instructions:)")
+
+
+def serve_command(root: Path, model_uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment: the project's store (created safely first), quiet TensorFlow."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": use_store(root)}
+    return ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", host,
+            "--port", str(port)], environment
+
+
+def filtered(lines: IO[str], sink: IO[str]) -> None:
+    """Copy lines to `sink`, leaving out TensorFlow's native start-up noise."""
+    for line in lines:
+        if not NATIVE_NOISE.match(line):
+            sink.write(line)
+            sink.flush()
+
+
+def serve(root: Path, model_uri: str, host: str, port: int) -> int:
+    """Run the scoring server until it stops (or this process is interrupted, which stops it); its exit code."""
+    command, environment = serve_command(root, model_uri, host, port)
+    server = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stderr is not None
+        filtered(server.stderr, sys.stderr)
+        return server.wait()
+    except (KeyboardInterrupt, Terminated):
+        server.terminate()
+        server.wait(timeout=30)
+        raise

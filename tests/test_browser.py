@@ -1,0 +1,79 @@
+"""The MLflow UI in a real browser: headless Chromium renders the run page and the registered model's page of
+a `dvc repro` run registered by `mnistflow register`, served by `mnistflow ui`.
+
+Needs Debian's `chromium` (.ci/run installs it); elsewhere it is skipped with that reason.
+"""
+
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import commit_all, free_port, make_project, repro, tool_environment
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("needs headless Chromium (apt-get install chromium; .ci/run does it)", allow_module_level=True)
+
+
+def page_text(url: str) -> str:
+    """The visible text of a page after its scripts ran (the UI is a single-page app)."""
+    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                             "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    document = re.sub(r"<(style|script)\b.*?</\1>", " ", result.stdout, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", document)))
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """A small project after `dvc repro` and `mnistflow register`, its store served by `mnistflow ui`."""
+    project = make_project(tmp_path_factory.mktemp("project"))
+    commit_all(project)
+    repro(project)
+    environment = tool_environment()
+    registered = subprocess.run(["mnistflow", "register"], cwd=project, capture_output=True, text=True,
+                                env=environment, timeout=300)
+    assert registered.returncode == 0, registered.stderr
+    port = free_port()
+    log = project / "ui.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(["mnistflow", "ui", "--port", str(port)], cwd=project, env=environment,
+                                  stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).read()
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(1)
+    yield base, json.loads((project / "models" / "run.json").read_text())["run_id"], log
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def test_the_run_page_shows_name_description_dataset_and_model(ui):
+    base, run_id, _ = ui
+    text = page_text(f"{base}/#/experiments/1/runs/{run_id}")
+    assert "dvc repro mlp seed=1" in text, text[:3000]  # the run's name
+    assert "Validation accuracy" in text and "Test accuracy" in text  # the description, training then test
+    assert "mnist-train" in text  # the training split, logged as the run's dataset
+    assert "mnist-digits" in text  # the registered model the run's logged model became
+
+
+def test_the_registered_model_page_shows_the_champion_and_its_description(ui):
+    base, run_id, log = ui
+    text = page_text(f"{base}/#/models/mnist-digits")
+    assert "MNIST digit classifier trained by the mnistflow pipeline" in text, text[:3000]
+    assert "Version 1" in text and re.search(r"@ ?champion", text)
+    assert run_id in text  # the version's source_run_id tag
+    assert "Warning" not in log.read_text()  # `mnistflow ui` starts quietly
