@@ -51,21 +51,28 @@ def plant(labels: np.ndarray, rate: float, kind: str, seed: int) -> tuple[np.nda
     return noisy, positions
 
 
-def scores(probabilities: np.ndarray, labels: np.ndarray, flipped: np.ndarray) -> dict:
+def scores(probabilities: np.ndarray, labels: np.ndarray, flipped: np.ndarray, true_labels: np.ndarray) -> dict:
+    """Each ranking's precision / recall at k, at k = the number of flips, and its average precision over the
+    whole ranking; each filter's flagged count, precision and recall; the probabilities' accuracy."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
+    from sklearn.metrics import average_precision_score
 
     truth = np.zeros(len(labels), dtype=bool)
     truth[flipped] = True
-    result: dict = {"ranking": {}, "filter": {}}
+    result: dict = {"accuracy_true_labels": float(np.mean(probabilities.argmax(axis=1) == true_labels)),
+                    "ranking": {}, "filter": {}}
     for ranking in RANKINGS:
-        order = np.argsort(get_label_quality_scores(labels, probabilities, method=ranking), kind="stable")
+        quality = get_label_quality_scores(labels, probabilities, method=ranking)
+        order = np.argsort(quality, kind="stable")
         result["ranking"][ranking] = {k: {"precision": float(truth[order[:k]].mean()),
-                                          "recall": float(truth[order[:k]].sum() / truth.sum())} for k in TOP_K}
+                                          "recall": float(truth[order[:k]].sum() / truth.sum())}
+                                      for k in (*TOP_K, int(truth.sum()))}
+        result["ranking"][ranking]["average_precision"] = float(average_precision_score(truth, -quality))
     for filter_by in FILTERS:
-        flagged = find_label_issues(labels, probabilities, filter_by=filter_by, n_jobs=1)
+        flagged = find_label_issues(labels, probabilities, filter_by=filter_by, n_jobs=1)  # a boolean mask
         hits = int(truth[flagged].sum())
-        result["filter"][filter_by] = {"flagged": len(flagged), "precision": hits / max(len(flagged), 1),
+        result["filter"][filter_by] = {"flagged": int(flagged.sum()), "precision": hits / max(int(flagged.sum()), 1),
                                        "recall": hits / truth.sum()}
     return result
 
@@ -111,14 +118,26 @@ def load(arguments):
     return crossval.pool_of([splits["train"], splits["validation"]]), splits["test"], mlp, cnn
 
 
-def markdown(results: dict) -> str:
-    lines = ["| finder | flips | " + " | ".join(f"P@{k} | R@{k}" for k in TOP_K) + " |",
-             "|---|---|" + "---|---|" * len(TOP_K)]
+def markdown(results: dict, ranking: str) -> str:
+    """The finders under `ranking`, then every ranking's average precision and every filter, per condition."""
+    lines = ["| finder | flips | " + " | ".join(f"P@{k} | R@{k}" for k in TOP_K) + " | R@flips | AP |",
+             "|---|---|" + "---|---|" * len(TOP_K) + "---|---|"]
     for key, by_finder in results.items():
         for finder, result in by_finder.items():
-            top = result["ranking"]["self_confidence"]
+            top = result["ranking"][ranking]
+            flips = next(k for k in top if k not in TOP_K and k != "average_precision")
             lines.append(f"| {finder} | {key} | " + " | ".join(
-                f"{top[k]['precision']:.2f} | {top[k]['recall']:.2f}" for k in TOP_K) + " |")
+                f"{top[k]['precision']:.2f} | {top[k]['recall']:.2f}" for k in TOP_K)
+                + f" | {top[flips]['recall']:.2f} | {top['average_precision']:.2f} |")
+    lines += ["", "| finder | flips | " + " | ".join(f"AP {name}" for name in RANKINGS) + " | "
+              + " | ".join(f"{name} (n / P / R)" for name in FILTERS) + " |",
+              "|---|---|" + "---|" * (len(RANKINGS) + len(FILTERS))]
+    for key, by_finder in results.items():
+        for finder, result in by_finder.items():
+            lines.append(f"| {finder} | {key} | " + " | ".join(
+                f"{result['ranking'][name]['average_precision']:.2f}" for name in RANKINGS) + " | " + " | ".join(
+                f"{value['flagged']} / {value['precision']:.2f} / {value['recall']:.2f}"
+                for value in result["filter"].values()) + " |")
     return "\n".join(lines)
 
 
@@ -143,7 +162,7 @@ def main() -> None:
             for name, find in finding.items():
                 started = time.perf_counter()
                 probabilities = find(Split(pool.images, noisy_labels, pool.indices))
-                results[key][name] = {**scores(probabilities, noisy_labels, flipped),
+                results[key][name] = {**scores(probabilities, noisy_labels, flipped, pool.labels),
                                       "seconds": time.perf_counter() - started}
                 at_50 = results[key][name]["ranking"]["self_confidence"][50]
                 print(f"{key:28} {name:13} P@50 {at_50['precision']:.2f} R@50 {at_50['recall']:.2f} "
@@ -151,7 +170,9 @@ def main() -> None:
     out = REPO / "bench" / "results" / "label_errors.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"arguments": vars(arguments), "results": results}, indent=2))
-    print(markdown(results))
+    from mnistflow.error_analysis import RANKING
+
+    print(markdown(results, RANKING))
 
 
 if __name__ == "__main__":
