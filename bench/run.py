@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-cnn", action="store_true")
+    parser.add_argument("--only-overhead", action="store_true", help="measure only the MLflow logging overhead")
     parser.add_argument("--cnn-epochs", type=int, default=3, help="epochs timed per CNN peer")
     parser.add_argument("--peers-python", default=str(REPO / ".venv-peers" / "bin" / "python"),
                         help="the interpreter that has torch, jax and optax (make bench sets it up)")
@@ -204,6 +205,9 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "src"))
     from mnistflow.params import load_params
 
+    if arguments.only_overhead:
+        print(f"MLflow logging overhead: {logging_overhead(arguments.overhead_epochs):+.1%}")
+        return
     threads = load_params(REPO / "params.yaml").train.threads
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "train_threads": threads,
                      "peers": {}}

@@ -125,3 +125,21 @@ def test_disabled_crossval_writes_only_its_summary(tmp_path):
                          str(tmp_path / "out")])
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["summary.json"]
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"enabled": False}
+
+
+def test_under_mlflow_run_the_crossval_run_is_a_child_of_the_enclosing_run(store, tmp_path, monkeypatch):
+    from mnistflow import tracking
+
+    params = write_yaml(tmp_path / "params.yaml", small_params(prepare={"train_limit": 400}, train={"epochs": 1},
+                                                               crossval={"enabled": True, "folds": 2}))
+    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
+    tracking.connect("mnistflow")
+    with tracking.active_run(run_name="made by mlflow run") as enclosing:
+        pass
+    monkeypatch.setenv("MLFLOW_RUN_ID", enclosing)  # as `mlflow run` hands its run to the stages
+    crossval_stage.main(["--params", str(params), "--prepared", str(tmp_path / "prepared"), "--out",
+                         str(tmp_path / "out")])
+    client = MlflowClient()
+    parent = client.search_runs(["1"], "tags.crossval = 'parent'")[0]
+    assert parent.data.tags["mlflow.parentRunId"] == enclosing
+    assert "crossval.folds" not in client.get_run(enclosing).data.params  # the enclosing run is left to train

@@ -48,3 +48,4 @@ def test_runs_are_named_after_their_dvc_experiment(monkeypatch):
     assert run_name("dvc repro mlp seed=1") == "dvc repro mlp seed=1"
     monkeypatch.setenv("DVC_EXP_NAME", "cnn")
     assert run_name("dvc repro cnn seed=1") == "cnn"
+    assert run_name("crossval cnn K=5", " crossval") == "cnn crossval"  # the experiment's cross-validation run

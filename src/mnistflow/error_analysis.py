@@ -14,7 +14,7 @@ from cleanlab.filter import find_label_issues
 from cleanlab.rank import get_label_quality_scores
 
 RANKING = "self_confidence"
-FILTER = "prune_by_noise_rate"
+FILTER = "both"  # prune_by_noise_rate and prune_by_class agree
 MISTAKE_COLUMNS = ("index", "label", "prediction", "p_prediction", "p_label", "second_best")
 
 

@@ -104,10 +104,13 @@ def merge_suspects(existing: list[Row], suspects: Iterable[Row]) -> tuple[list[R
     order. Returns the rows and how many suspects are new to the file."""
     reviewed = [row for row in existing if row.verdict]
     known = {(row.split, row.index) for row in existing}
-    taken = {(row.split, row.index) for row in reviewed}
-    fresh = [row for row in suspects if (row.split, row.index) not in taken]
-    unique = list({(row.split, row.index): row for row in reversed(fresh)}.values())[::-1]
-    return reviewed + unique, sum((row.split, row.index) not in known for row in unique)
+    seen = {(row.split, row.index) for row in reviewed}
+    fresh = []
+    for row in suspects:
+        if (row.split, row.index) not in seen:
+            seen.add((row.split, row.index))
+            fresh.append(row)
+    return reviewed + fresh, sum((row.split, row.index) not in known for row in fresh)
 
 
 def counts(rows: Iterable[Row]) -> dict[str, int]:

@@ -7,6 +7,7 @@ one MLflow run with the K fold runs as its children, and writes its folder whole
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -43,8 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed)
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
-    with atomic.atomic_directory(arguments.out) as folder, tracking.active_run(
-            run_name=tracking.run_name(f"crossval {params.model.arch} K={params.crossval.folds}")) as parent_id:
+    # Under `mlflow run`, MLFLOW_RUN_ID names the run the train stage continues: cross-validation goes in a
+    # child of it, not into it (MLflow would otherwise resume that run here).
+    enclosing = os.environ.pop("MLFLOW_RUN_ID", None)
+    name = tracking.run_name(f"crossval {params.model.arch} K={params.crossval.folds}", " crossval")
+    with atomic.atomic_directory(arguments.out) as folder, \
+            tracking.active_run(run_name=name, parent_run_id=enclosing) as parent_id:
         fold_runs.start(params)
         result = crossval.cross_validate(params, pool, test, folds,
                                          fold_runs.FoldRuns(params, parent_id, console))

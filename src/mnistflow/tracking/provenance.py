@@ -28,9 +28,11 @@ def environment_tags() -> dict[str, str]:
     return tags
 
 
-def run_name(fallback: str) -> str:
-    """A run's name: the DVC experiment's (`dvc exp run -n NAME`, `mnistflow experiment NAME`), else `fallback`."""
-    return os.environ.get("DVC_EXP_NAME") or fallback
+def run_name(fallback: str, suffix: str = "") -> str:
+    """A run's name: the DVC experiment's (`dvc exp run -n NAME`, `mnistflow experiment NAME`) followed by
+    `suffix`, else `fallback`."""
+    experiment = os.environ.get("DVC_EXP_NAME")
+    return f"{experiment}{suffix}" if experiment else fallback
 
 
 def git_tags(dvc_managed: Sequence[str] = ()) -> dict[str, str]:

@@ -223,7 +223,7 @@ def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
 @uninterrupted
 def log_image(image: Any, key: str, step: int) -> None:
     """One image of a series (MLflow's image slider in the run's artifacts / charts), at `step`."""
-    mlflow.log_image(image, key=key, step=step)
+    mlflow.log_image(image, key=key, step=step, synchronous=True)  # async: a 2 s flush at every run end
 
 
 DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as the run's description
