@@ -119,10 +119,14 @@ def test_sigterm_during_crossval_leaves_no_outs_and_no_run_running(store, tmp_pa
     assert not (tmp_path / "crossval").exists() and not list(tmp_path.glob(".crossval*"))
 
 
-def test_disabled_crossval_writes_only_its_summary(tmp_path):
+def test_disabled_crossval_writes_only_its_summary_without_loading_tensorflow(tmp_path):
     params = write_yaml(tmp_path / "params.yaml", small_params())
-    crossval_stage.main(["--params", str(params), "--prepared", str(tmp_path / "absent"), "--out",
-                         str(tmp_path / "out")])
+    code = ("import sys; from mnistflow.stages import crossval; crossval.main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, "--params", str(params), "--prepared",
+                             str(tmp_path / "absent"), "--out", str(tmp_path / "out")], capture_output=True,
+                            text=True, env=tool_environment(), timeout=120)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "False", result.stdout + result.stderr
     assert [path.name for path in (tmp_path / "out").iterdir()] == ["summary.json"]
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {"enabled": False}
 

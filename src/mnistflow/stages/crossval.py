@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mnistflow import atomic, data, process, runtime
+from mnistflow import atomic, data, process
 from mnistflow.errors import one_line_errors
 from mnistflow.params import load_params
 
@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     prepared = Path(arguments.prepared)
     train, validation, test = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation", "test"))
+    from mnistflow import crossval, fold_runs, runtime, tracking  # TensorFlow loads only when the stage is on
+
     runtime.configure(params.train.threads)
-    from mnistflow import crossval, fold_runs, tracking
 
     pool = crossval.pool_of([train, validation])
     folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed)
