@@ -189,10 +189,10 @@ def read_summary(prepared: Path) -> dict:
         raise DataError(f"{path}: expected the prepare stage's review summary ({error})") from None
 
 
-def project_rows(path: Path, raw_data: Path) -> tuple[Row, ...]:
+def project_rows(path: Path | None, raw_data: Path) -> tuple[Row, ...]:
     """The review file's rows checked against the raw data (for a study, which trains on what `dvc repro`
     does); none when there is no review file."""
-    if not path.exists():
+    if path is None or not path.exists():
         return ()
     from mnistflow.data import load_mnist
 
