@@ -253,3 +253,23 @@ def test_a_study_over_both_architectures_and_register_crowns_the_better(store, t
     assert predicted.exit_code == 0, predicted.stderr
     labels = [row["label"] for row in json.loads(predicted.stdout)]
     assert np.mean(np.array(labels) == mnist["y_test"][:20]) >= 0.7  # raw 0-255 pixels in, whatever the family
+
+
+@pytest.mark.slow
+def test_a_study_applies_the_label_review_file_as_the_prepare_stage_does(store, tmp_path, monkeypatch, mnist):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "ok.yaml").write_text("model.mlp.units: 16\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())  # prepare's --review: data/label_review.csv
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "label_review.csv").write_text(
+        f"split,index,given,suggested,verdict\ntrain,3,{mnist['y_train'][3]},7,relabel\n"
+        f"test,0,{mnist['y_test'][0]},{(mnist['y_test'][0] + 1) % 10},exclude\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["study", "--config", "ok", "--seeds", "1", "--workers", "1", "--set",
+                                      "train.epochs=1", "--set", "prepare.train_limit=1000", "--name", "reviewed",
+                                      "--data", str(REPO / "data" / "raw" / "mnist.npz")])
+    assert result.exit_code == 0, result.stderr
+    child = MlflowClient().search_runs(["1"], filter_string="tags.`study.configuration` = 'ok'")[0]
+    assert child.data.params["review.relabel_train"] == "1" and child.data.params["review.exclude_test"] == "1"
+    assert child.data.metrics["test_images_reviewed_labels"] == 9999

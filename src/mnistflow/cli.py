@@ -272,8 +272,7 @@ def study(study_file: Annotated[Path | None, typer.Option(
     data = data or paths.raw_data(require_project_root())
     if not data.is_file():
         raise UsageError(f"--data {data}: file not found")
-    root = require_project_root()  # a study run outside a DVC project (--data, MLFLOW_TRACKING_URI) has no review
-    review_rows = review.project_rows(paths.review_file(root) if (root / paths.DVC_YAML).is_file() else None, data)
+    review_rows = review.project_rows(paths.optional_review_file(require_project_root()), data)
     study_file = study_file or (None if config else paths.STUDY)  # named configurations stand on their own
     jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
     console = Console(stderr=True)

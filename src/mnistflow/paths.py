@@ -42,6 +42,15 @@ def review_file(root: Path) -> Path:
     return stage_argument(root, "prepare", "--review")
 
 
+def optional_review_file(root: Path) -> Path | None:
+    """The review file, or None where there is no pipeline that applies one (a study run with --data in a
+    folder without dvc.yaml, or whose dvc.yaml has no prepare stage)."""
+    try:
+        return review_file(root)
+    except DataError:
+        return None
+
+
 def error_reports(root: Path) -> Path:
     """The evaluate stage's error-analysis folder (its `--errors`), where the suspect tables are."""
     return stage_argument(root, "evaluate", "--errors")
