@@ -76,9 +76,14 @@ def test_runs_record_their_process_and_stale_ones_are_found(store):
     assert _status(dead) == "KILLED" and runs.running_runs([experiment_id]) == []
 
 
-def test_a_new_run_records_system_metrics_quietly_and_a_resumed_one_adds_no_monitor(store, monkeypatch, capsys):
+def test_system_metrics_when_asked_quietly_and_a_resumed_run_adds_no_monitor(store, monkeypatch, capsys):
     import time
 
+    tracking.connect("system")
+    with tracking.active_run() as plain:
+        time.sleep(1)
+    assert not [key for key in MlflowClient().get_run(plain).data.metrics if key.startswith("system/")]  # off
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
     tracking.connect("system")
     with tracking.active_run() as run_id:

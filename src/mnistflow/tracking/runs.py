@@ -95,12 +95,13 @@ def active_run(run_id: str | None = None, run_name: str | None = None, parent_ru
 def _start(run_id: str | None, run_name: str | None, parent_run_id: str | None, tags: dict[str, str] | None):
     """mlflow.start_run; a store that cannot record a run (read-only, full, gone) is one TrackingError."""
     try:
-        # A new run samples CPU, memory and disk every 10 s (system/* metrics); MLflow's INFO lines about it
-        # would print at every start and end, so only its warnings show.
+        # System metrics (CPU, memory, disk every 10 s) only when MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true: on
+        # by default, the monitor thread reading the SQLite store while a run ended made the signal tests fail
+        # under CI load. MLflow's INFO lines about the monitor would print at every start and end.
         logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
         run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id,
                                tags={**(tags or {}), **process_tags()}, nested=parent_run_id is not None,
-                               log_system_metrics=not run_id)
+                               log_system_metrics=None if not run_id else False)
     except Exception as error:  # any transport or database failure means the same thing to the user
         raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} cannot start a run: "
                             f"{describe(error)}") from None
