@@ -12,7 +12,7 @@ import pandas as pd
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from mnistflow import atomic, diagnostics, error_analysis, gallery, plots
+from mnistflow import atomic, diagnostics, error_analysis, gallery, plots, review
 from mnistflow.data import NUM_CLASSES, Split
 from mnistflow.model import make_loss
 from mnistflow.params import Params
@@ -54,15 +54,8 @@ def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_thr
 def reviewed_test_metrics(test: Split, predictions: np.ndarray, test_labels: dict[str, int | None]) -> dict[str, float]:
     """Accuracy and macro F1 on the reviewed test labels (relabelled images get their new label, excluded ones
     are left out), named `..._reviewed_labels` so no one takes them for the original benchmark."""
-    position = {int(index): where for where, index in enumerate(test.indices)}
-    labels, keep = test.labels.astype(int), np.ones(len(test.labels), dtype=bool)
-    for index, label in test_labels.items():
-        if int(index) in position:
-            if label is None:
-                keep[position[int(index)]] = False
-            else:
-                labels[position[int(index)]] = label
-    labels, predictions = labels[keep], predictions[keep]
+    reviewed, keep = review.with_changes(test, test_labels)
+    labels, predictions = reviewed.labels.astype(int), predictions[keep]
     return {"test_accuracy_reviewed_labels": float(np.mean(predictions == labels)),
             "test_macro_f1_reviewed_labels": float(f1_score(labels, predictions, labels=list(range(NUM_CLASSES)),
                                                             average="macro", zero_division=0)),

@@ -119,17 +119,28 @@ def counts(rows: Iterable[Row]) -> dict[str, int]:
     return {f"{verdict}_{split}": tally[(verdict, split)] for verdict in VERDICTS for split in SPLITS}
 
 
-def apply_to_split(split: Split, rows: Iterable[Row]) -> Split:
-    """The split with the `train` verdicts applied: relabelled images get `suggested`, excluded ones go."""
+Changes = Mapping[str, int | None] | Mapping[int, int | None]  # {image index: new label, or None to leave it out}
+
+
+def with_changes(split: Split, changes: Changes) -> tuple[Split, np.ndarray]:
+    """The split with its labels changed ({index: new label, or None to leave the image out}); indices not in
+    the split are ignored. Also returns which of the split's images were kept."""
     position = {int(index): where for where, index in enumerate(split.indices)}
     labels, keep = split.labels.copy(), np.ones(len(split.labels), dtype=bool)
-    for row in rows:
-        if row.split == "train" and row.index in position:
-            if row.verdict == "relabel":
-                labels[position[row.index]] = row.suggested
-            elif row.verdict == "exclude":
-                keep[position[row.index]] = False
-    return Split(split.images[keep], labels[keep], split.indices[keep])
+    for index, label in changes.items():
+        if int(index) in position:
+            if label is None:
+                keep[position[int(index)]] = False
+            else:
+                labels[position[int(index)]] = label
+    return Split(split.images[keep], labels[keep], split.indices[keep]), keep
+
+
+def apply_to_split(split: Split, rows: Iterable[Row]) -> Split:
+    """The split with the `train` verdicts applied: relabelled images get `suggested`, excluded ones go."""
+    changes = {row.index: (row.suggested if row.verdict == "relabel" else None)
+               for row in rows if row.split == "train" and row.verdict in ("relabel", "exclude")}
+    return with_changes(split, changes)[0]
 
 
 def apply(splits: dict[str, Split], rows: Iterable[Row]) -> dict[str, Split]:
