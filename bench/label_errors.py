@@ -79,9 +79,9 @@ def scores(probabilities: np.ndarray, labels: np.ndarray, flipped: np.ndarray, t
 
 def finders(arguments, pool, test, mlp, cnn):
     """name -> function(noisy pool) -> probabilities for every pool image."""
-    from mnistflow import crossval, pipeline
-    from mnistflow.data import Split
-    from mnistflow.training import CompiledModels
+    from mnistflow.data.mnist import Split
+    from mnistflow.training import crossval, pipeline
+    from mnistflow.training.loop import CompiledModels
 
     compiled = CompiledModels()
 
@@ -104,9 +104,11 @@ def finders(arguments, pool, test, mlp, cnn):
 
 
 def load(arguments):
-    from mnistflow import crossval, data, runtime
-    from mnistflow.params import apply_overrides, read_yaml
-    from mnistflow.study import read_overrides
+    from mnistflow.core import runtime
+    from mnistflow.core.params import apply_overrides, read_yaml
+    from mnistflow.data import mnist
+    from mnistflow.study.grid import read_overrides
+    from mnistflow.training import crossval
 
     raw = read_yaml(REPO / "params.yaml")
     limit = {"prepare.train_limit": 6000, "train.epochs": 3} if arguments.quick else {}
@@ -114,7 +116,7 @@ def load(arguments):
                                 "train.epochs": arguments.cnn_epochs, **limit})
     mlp = apply_overrides(raw, {"train.threads": cnn.train.threads, **limit})  # one process, one thread count
     runtime.configure(cnn.train.threads)
-    splits = data.prepare_splits(data.load_mnist(REPO / "data" / "raw" / "mnist.npz"), mlp.prepare)
+    splits = mnist.prepare_splits(mnist.load_mnist(REPO / "data" / "raw" / "mnist.npz"), mlp.prepare)
     return crossval.pool_of([splits["train"], splits["validation"]]), splits["test"], mlp, cnn
 
 
@@ -148,8 +150,8 @@ def main() -> None:
     parser.add_argument("--skip-cnn", action="store_true")
     parser.add_argument("--quick", action="store_true", help="6,000 images, 3 epochs: a smoke run")
     arguments = parser.parse_args()
-    import mnistflow.runtime  # noqa: F401 - first: it quiets TensorFlow's start-up lines
-    from mnistflow.data import Split
+    import mnistflow.core.runtime  # noqa: F401 - first: it quiets TensorFlow's start-up lines
+    from mnistflow.data.mnist import Split
 
     pool, test, mlp, cnn = load(arguments)
     finding = finders(arguments, pool, test, mlp, cnn)
@@ -170,7 +172,7 @@ def main() -> None:
     out = REPO / "bench" / "results" / "label_errors.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"arguments": vars(arguments), "results": results}, indent=2))
-    from mnistflow.error_analysis import RANKING
+    from mnistflow.analysis.error_analysis import RANKING
 
     print(markdown(results, RANKING))
 

@@ -31,17 +31,17 @@ BATCH = 64
 
 
 def splits():
-    from mnistflow import data
-    from mnistflow.params import load_params
+    from mnistflow.core.params import load_params
+    from mnistflow.data import mnist
 
     params = load_params(REPO / "params.yaml")
-    prepared = data.prepare_splits(data.load_mnist(REPO / "data" / "raw" / "mnist.npz"), params.prepare)
+    prepared = mnist.prepare_splits(mnist.load_mnist(REPO / "data" / "raw" / "mnist.npz"), params.prepare)
     return params, prepared["train"], prepared["validation"]
 
 
 def cnn_params(epochs: int):
     """params.yaml with configs/cnn.yaml's overrides and the given epoch count."""
-    from mnistflow.params import apply_overrides, read_yaml
+    from mnistflow.core.params import apply_overrides, read_yaml
 
     overrides = {**read_yaml(REPO / "configs" / "cnn.yaml"), "train.epochs": epochs}
     return apply_overrides(read_yaml(REPO / "params.yaml"), overrides)
@@ -50,7 +50,7 @@ def cnn_params(epochs: int):
 def mnistflow_epochs(epochs: int, cnn: bool = False) -> list[float]:
     import dataclasses
 
-    from mnistflow import pipeline
+    from mnistflow.training import pipeline
 
     params, train, validation = splits()
     params = cnn_params(epochs) if cnn else dataclasses.replace(

@@ -5,7 +5,7 @@
 
 The photos are held-out MNIST test digits drawn onto paper as a phone would see them (tests/photo_digits.py:
 off-white, grey, gradient lighting, JPEG noise, thick and thin pens, light on dark). Each photo is framed
-by mnistflow.images exactly as `predict` frames a PNG/JPEG, then classified. Reported: accuracy by style
+by mnistflow.data.images exactly as `predict` frames a PNG/JPEG, then classified. Reported: accuracy by style
 and overall, and the same model's accuracy on the plain 28x28 digits, the ceiling the framing can reach.
 Writes bench/results/photos.json and bench/results/photos.png (each photo beside its framed 28x28).
 """
@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--per-style", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     arguments = parser.parse_args()
-    from mnistflow import images, pipeline, runtime  # noqa: F401 - runtime quiets TensorFlow
+    from mnistflow.core import runtime
+    from mnistflow.data import images  # noqa: F401 - runtime quiets TensorFlow
+    from mnistflow.training import pipeline
 
     from photo_digits import STYLES, photo_set
 

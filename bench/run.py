@@ -91,12 +91,14 @@ def floors(threads: int) -> dict[str, float]:
 LOGGING = """
 import dataclasses, json, os, sys, tempfile, time
 sys.path.insert(0, sys.argv[2])
-from mnistflow import data, pipeline, recording, tracking
-from mnistflow.params import load_params
-from mnistflow.training import CompiledModels
+from mnistflow.data import mnist
+from mnistflow.training import pipeline, recording
+from mnistflow import tracking
+from mnistflow.core.params import load_params
+from mnistflow.training.loop import CompiledModels
 params = load_params(os.path.join(sys.argv[3], "params.yaml"))
 params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=int(sys.argv[1])))
-splits = data.prepare_splits(data.load_mnist(os.path.join(sys.argv[3], "data/raw/mnist.npz")), params.prepare)
+splits = mnist.prepare_splits(mnist.load_mnist(os.path.join(sys.argv[3], "data/raw/mnist.npz")), params.prepare)
 compiled, totals = CompiledModels(), {False: [], True: []}
 pipeline.train_model(params, splits["train"], splits["validation"], compiled_models=compiled)  # compile once
 with tempfile.TemporaryDirectory() as folder:
@@ -203,7 +205,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bench.json")
     arguments = parser.parse_args()
     sys.path.insert(0, str(REPO / "src"))
-    from mnistflow.params import load_params
+    from mnistflow.core.params import load_params
 
     if arguments.only_overhead:
         print(f"MLflow logging overhead: {logging_overhead(arguments.overhead_epochs):+.1%}")

@@ -20,13 +20,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 ONE_PROCESS = """
 import hashlib, json, statistics, sys
-from mnistflow import data, pipeline
-from mnistflow.params import load_params, parse_params
+from mnistflow.data import mnist
+from mnistflow.training import pipeline
+from mnistflow.core.params import load_params, parse_params
 import dataclasses
 threads, epochs = int(sys.argv[1]), int(sys.argv[2])
 params = load_params("params.yaml")
 params = dataclasses.replace(params, train=dataclasses.replace(params.train, threads=threads, epochs=epochs))
-splits = data.prepare_splits(data.load_mnist("data/raw/mnist.npz"), params.prepare)
+splits = mnist.prepare_splits(mnist.load_mnist("data/raw/mnist.npz"), params.prepare)
 model, records = pipeline.train_model(params, splits["train"], splits["validation"])
 seconds = [record.metrics["epoch_seconds"] for record in records]
 digest = hashlib.sha256(b"".join(weight.tobytes() for weight in model.get_weights())).hexdigest()

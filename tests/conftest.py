@@ -130,15 +130,15 @@ def restore_signal_handlers():
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_threads() -> None:
     """TensorFlow in the test process runs with params.yaml's thread count, like every launcher."""
-    from mnistflow import runtime
-    from mnistflow.params import parse_params
+    from mnistflow.core import runtime
+    from mnistflow.core.params import parse_params
 
     runtime.configure(parse_params(default_params()).train.threads)
 
 
 @pytest.fixture(scope="session")
-def mnist() -> dict[str, np.ndarray]:
-    from mnistflow.data import load_mnist
+def raw_mnist() -> dict[str, np.ndarray]:
+    from mnistflow.data.mnist import load_mnist
 
     return load_mnist(RAW_DATA)
 
@@ -172,19 +172,19 @@ def store(tmp_path, monkeypatch, empty_store_template) -> str:
 
 
 @pytest.fixture(scope="session")
-def small_splits(mnist):
+def small_splits(raw_mnist):
     """Train/validation/test splits of the shrunk configuration, scaled, exactly as the prepare stage makes them."""
-    from mnistflow import data
-    from mnistflow.params import parse_params
+    from mnistflow.core.params import parse_params
+    from mnistflow.data import mnist
 
-    return data.prepare_splits(mnist, parse_params(small_params()).prepare)
+    return mnist.prepare_splits(raw_mnist, parse_params(small_params()).prepare)
 
 
 @pytest.fixture(scope="session")
 def small_model(small_splits):
     """A model trained for 3 epochs on the 1,600-image split (about 90% test accuracy)."""
-    from mnistflow import pipeline
-    from mnistflow.params import parse_params
+    from mnistflow.core.params import parse_params
+    from mnistflow.training import pipeline
 
     params = parse_params(small_params(train={"epochs": 3}))
     model, records = pipeline.train_model(params, small_splits["train"], small_splits["validation"])
@@ -192,9 +192,10 @@ def small_model(small_splits):
 
 
 @pytest.fixture
-def make_run(store, small_model, mnist):
+def make_run(store, small_model, raw_mnist):
     """Log a real run: metrics, params, a collapse tag and (optionally) the real trained model."""
-    from mnistflow import pipeline, tracking
+    from mnistflow import tracking
+    from mnistflow.training import pipeline
 
     model, _, _ = small_model
     serving = pipeline.serving_model(model, scale=True)
@@ -208,7 +209,7 @@ def make_run(store, small_model, mnist):
                                   "test_collapsed_classes": 0.0})
             tracking.set_tags({tracking.COLLAPSED_TAG: list(collapsed), "git_commit": "abc123"})
             if with_model:
-                tracking.log_keras_model(serving, mnist["x_test"][:2].astype(np.float32))
+                tracking.log_keras_model(serving, raw_mnist["x_test"][:2].astype(np.float32))
         return run_id
 
     make.experiment_id = experiment_id

@@ -2,7 +2,7 @@
 
 Each style puts a held-out MNIST digit (its strokes, upscaled) on a larger canvas, off-centre, with the paper,
 lighting, pen and compression of that style. Everything is drawn from one seed, so the set is the same on
-every machine. Used by tests/test_images.py and bench/photos.py.
+every machine. Used by tests/data/test_images.py and bench/photos.py.
 """
 
 from __future__ import annotations

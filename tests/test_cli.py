@@ -25,10 +25,10 @@ def champion(make_run):
     return run_id
 
 
-def _digit_files(tmp_path, mnist, indices):
+def _digit_files(tmp_path, raw_mnist, indices):
     paths = []
     for index in indices:
-        digit = mnist["x_test"][index]
+        digit = raw_mnist["x_test"][index]
         if index % 2:  # dark on light, larger: must be inverted and reframed
             image = Image.fromarray(255 - digit).resize((140, 140), Image.Resampling.BILINEAR)
         else:
@@ -38,13 +38,13 @@ def _digit_files(tmp_path, mnist, indices):
     return paths
 
 
-def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, mnist, small_model):
+def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, raw_mnist, small_model):
     model, _, _ = small_model
-    scaled = mnist["x_test"][:40].reshape(40, 784).astype(np.float32) / 255.0
+    scaled = raw_mnist["x_test"][:40].reshape(40, 784).astype(np.float32) / 255.0
     confident = [int(k) for k in np.flatnonzero(model.predict(scaled, verbose=0).max(axis=1) > 0.97)[:6]]
-    confident = [k for k in confident if mnist["y_test"][k] == model.predict(scaled[k:k + 1], verbose=0).argmax()]
-    paths = _digit_files(tmp_path, mnist, confident)
-    np.save(tmp_path / "batch.npy", mnist["x_test"][:3])
+    confident = [k for k in confident if raw_mnist["y_test"][k] == model.predict(scaled[k:k + 1], verbose=0).argmax()]
+    paths = _digit_files(tmp_path, raw_mnist, confident)
+    np.save(tmp_path / "batch.npy", raw_mnist["x_test"][:3])
     (tmp_path / "junk.png").write_text("not an image")
     (tmp_path / "empty.jpg").write_bytes(b"")
     arguments = ["predict", *map(str, paths), str(tmp_path / "batch.npy"), str(tmp_path / "junk.png"),
@@ -53,13 +53,13 @@ def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, mn
     assert result.exit_code == 1
     assert "junk.png: not a readable image" in result.stderr and "empty.jpg: file is empty" in result.stderr
     for path, index in zip(paths, confident, strict=True):
-        assert f"{path}[0]: {mnist['y_test'][index]} (p=" in result.stdout
+        assert f"{path}[0]: {raw_mnist['y_test'][index]} (p=" in result.stdout
     assert "batch.npy[2]:" in result.stdout
 
     result = runner.invoke(app, ["predict", "--json", str(paths[0]), str(tmp_path / "batch.npy")])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
-    assert len(rows) == 4 and rows[0]["label"] == mnist["y_test"][confident[0]]
+    assert len(rows) == 4 and rows[0]["label"] == raw_mnist["y_test"][confident[0]]
     assert sum(rows[0]["probabilities"]) == pytest.approx(1, abs=1e-4)
 
 
@@ -156,8 +156,8 @@ def _png_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
-def test_predict_reports_each_bad_file_and_predicts_the_rest(champion, tmp_path, mnist):
-    digit = mnist["x_test"][0]
+def test_predict_reports_each_bad_file_and_predicts_the_rest(champion, tmp_path, raw_mnist):
+    digit = raw_mnist["x_test"][0]
     Image.fromarray(digit).save(tmp_path / "plain.png")
     rgba = np.zeros((28, 28, 4), np.uint8)  # black ink, drawn only through the alpha channel
     rgba[..., 3] = digit
@@ -215,10 +215,10 @@ def test_a_server_that_answers_health_but_hangs_is_one_line_within_a_minute(tmp_
     assert "Traceback" not in result.stderr
 
 
-def test_predict_show_writes_each_photo_beside_the_frame_the_model_read(champion, tmp_path, mnist):
+def test_predict_show_writes_each_photo_beside_the_frame_the_model_read(champion, tmp_path, raw_mnist):
     from photo_digits import photo
 
-    photo(mnist["x_test"][0], "grey", np.random.default_rng(0)).save(tmp_path / "grey_seven.jpg")
+    photo(raw_mnist["x_test"][0], "grey", np.random.default_rng(0)).save(tmp_path / "grey_seven.jpg")
     result = runner.invoke(app, ["predict", "--show", str(tmp_path / "grey_seven.jpg")])
     assert result.exit_code == 0, result.stderr
     shown = Path(result.stdout.split(" -> ")[1].strip())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mnistflow import process
+from mnistflow.core import process
 from mnistflow.stages import prepare
 
 from conftest import RAW_DATA, REPO, free_port, make_project, small_params, tool_environment, write_yaml
@@ -328,7 +328,7 @@ def test_a_full_disk_during_evaluate_fails_the_run_and_leaves_no_partial_out(sto
 
 def test_an_injected_enospc_during_evaluate_fails_the_run_and_leaves_no_partial_out(store, tmp_path, monkeypatch,
                                                                                    capsys):
-    from mnistflow import gallery
+    from mnistflow.analysis import gallery
     from mnistflow.stages import evaluate
 
     arguments = _evaluate_inputs(tmp_path, store)
@@ -350,7 +350,7 @@ def test_an_injected_enospc_during_evaluate_fails_the_run_and_leaves_no_partial_
 
 
 def test_sigterm_during_evaluate_leaves_no_partial_figures(store, tmp_path, monkeypatch):
-    from mnistflow import gallery
+    from mnistflow.analysis import gallery
     from mnistflow.stages import evaluate
 
     arguments = _evaluate_inputs(tmp_path, store)

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mnistflow import paths
-from mnistflow.errors import UsageError, one_line_errors
+from mnistflow.core import paths
+from mnistflow.core.errors import UsageError, one_line_errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Track, compare, register and use mnistflow models.")
@@ -50,7 +50,7 @@ def _connect(experiment: str | None, create: bool = False) -> str:
     TensorFlow stays unloaded: `compare`, `register` and `runs` never need it (the commands that load a model
     import `runtime` themselves)."""
     from mnistflow import tracking
-    from mnistflow.params import load_params
+    from mnistflow.core.params import load_params
 
     root = tracking.require_project_root()
     if experiment is None:
@@ -84,7 +84,7 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
     """Print the experiment's finished runs: params that differ, plus key metrics."""
     from rich.table import Table
 
-    from mnistflow.comparison import comparison_table, to_markdown
+    from mnistflow.analysis.comparison import comparison_table, to_markdown
     from mnistflow.tracking import queries
 
     runs, params, _ = queries.runs_table(_connect(experiment), filter)
@@ -155,8 +155,9 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
                 "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
             ) -> None:
     """Predict the digit in each file; a bad file is reported and the others still run (exit 1)."""
-    from mnistflow import runtime, tracking  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
-    from mnistflow.images import ImageFileError, load_digits
+    from mnistflow import tracking
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    from mnistflow.data.images import ImageFileError, load_digits
     from mnistflow.tracking import queries
 
     root = tracking.require_project_root()
@@ -185,8 +186,8 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
 
 
 def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:
-    from mnistflow import plots
-    from mnistflow.images import load_photo
+    from mnistflow.analysis import plots
+    from mnistflow.data.images import load_photo
 
     out = root / paths.SHOWN / f"predict_{path.stem}.png"
     plots.save(plots.framing_figure(load_photo(path), framed, probabilities, str(path)), out)
@@ -203,8 +204,8 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
          out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
          experiment: ExperimentOption = None) -> None:
     """Write a PNG of one image with its label and the model's ten class probabilities."""
-    from mnistflow import plots, runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
-    from mnistflow.data import load_mnist
+    from mnistflow.analysis import plots  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
+    from mnistflow.data.mnist import load_mnist
     from mnistflow.tracking import queries, require_project_root
 
     root = require_project_root()
@@ -227,8 +228,8 @@ def review(show_index: Annotated[int | None, typer.Option(
                "--show", help="instead: picture one image of --split with the model's probabilities")] = None,
            split: Annotated[SplitName, typer.Option()] = SplitName.test) -> None:
     """Put the current suspected label errors into the review file, for you to give each a verdict."""
-    from mnistflow import review as label_review
-    from mnistflow.data import load_mnist
+    from mnistflow.data import review as label_review
+    from mnistflow.data.mnist import load_mnist
     from mnistflow.tracking import require_project_root
 
     if show_index is not None:
@@ -261,11 +262,11 @@ def study(study_file: Annotated[Path | None, typer.Option(
           data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
           experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
-    from mnistflow import review
-    from mnistflow.comparison import to_markdown
-    from mnistflow.params import read_params
-    from mnistflow.study import plan
-    from mnistflow.study_runner import run_study
+    from mnistflow.analysis.comparison import to_markdown
+    from mnistflow.core.params import read_params
+    from mnistflow.data import review
+    from mnistflow.study.grid import plan
+    from mnistflow.study.runner import run_study
     from mnistflow.tracking import require_project_root
 
     raw_params, parsed = read_params(params)
@@ -292,8 +293,8 @@ def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.
     """Run a named configuration as a DVC experiment: `dvc exp run -n NAME -S key=value ...`."""
     import subprocess
 
-    from mnistflow.params import apply_overrides, read_yaml
-    from mnistflow.study import read_overrides
+    from mnistflow.core.params import apply_overrides, read_yaml
+    from mnistflow.study.grid import read_overrides
 
     overrides = read_overrides(paths.config_file(name))
     apply_overrides(read_yaml(paths.PARAMS), overrides)  # a typo or a key of the other architecture: one line

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mnistflow import atomic, data, process
-from mnistflow.errors import one_line_errors
-from mnistflow.params import load_params
+from mnistflow.core import atomic, process
+from mnistflow.core.errors import one_line_errors
+from mnistflow.core.params import load_params
+from mnistflow.data import mnist
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -36,8 +37,10 @@ def main(argv: list[str] | None = None) -> None:
         print("crossval: off (crossval.enabled is false)")
         return
     prepared = Path(arguments.prepared)
-    train, validation, test = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation", "test"))
-    from mnistflow import crossval, fold_runs, runtime, tracking  # TensorFlow loads only when the stage is on
+    train, validation, test = (mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation", "test"))
+    from mnistflow import tracking
+    from mnistflow.core import runtime
+    from mnistflow.training import crossval, fold_runs  # TensorFlow loads only when the stage is on
 
     runtime.configure(params.train.threads)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnistflow import atomic, data, paths, process, runtime
-from mnistflow.errors import DataError, one_line_errors
-from mnistflow.params import load_params
+from mnistflow.core import atomic, paths, process, runtime
+from mnistflow.core.errors import DataError, one_line_errors
+from mnistflow.core.params import load_params
+from mnistflow.data import mnist
 
 
 def read_run_id(path: str) -> str:
@@ -36,13 +37,14 @@ def load_trained_model(path: str):
 def read_audit(prepared: Path, crossval_folder: Path | None):
     """The label audit's inputs: cross-validated probabilities when the crossval stage ran, the reviewed test
     labels from prepare's review.json."""
-    from mnistflow import crossval, evaluation, review
+    from mnistflow.data import review
+    from mnistflow.training import crossval, evaluation
 
     reviewed = review.read_summary(prepared)["test_labels"]
     stored = None if crossval_folder is None else crossval.read_outputs(crossval_folder)
     if stored is None or crossval_folder is None:
         return evaluation.Audit(reviewed_test_labels=reviewed)
-    pool = crossval.pool_of([data.load_split(prepared / f"{name}.npz") for name in ("train", "validation")])
+    pool = crossval.pool_of([mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation")])
     if not np.array_equal(pool.indices, stored.train_indices):
         raise DataError(f"{crossval_folder}: its probabilities are for other training images than {prepared}; "
                         "run `dvc repro`")
@@ -71,10 +73,11 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     process.die_with_parent()
     params = load_params(arguments.params)
-    test = data.load_split(Path(arguments.prepared) / "test.npz")
+    test = mnist.load_split(Path(arguments.prepared) / "test.npz")
     run_id = read_run_id(arguments.run_file)
     runtime.configure(params.train.threads)
-    from mnistflow import evaluation, pipeline, recording, tracking
+    from mnistflow import tracking
+    from mnistflow.training import evaluation, pipeline, recording
 
     model = load_trained_model(arguments.model)
     history = pipeline.read_history(arguments.history)

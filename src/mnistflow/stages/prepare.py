@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mnistflow import atomic, data, review
-from mnistflow.errors import one_line_errors
-from mnistflow.params import load_params
+from mnistflow.core import atomic
+from mnistflow.core.errors import one_line_errors
+from mnistflow.core.params import load_params
+from mnistflow.data import mnist, review
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -27,14 +28,14 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     params = load_params(arguments.params).prepare
-    arrays = data.load_mnist(arguments.raw) if params.source == "file" else data.download_mnist()
+    arrays = mnist.load_mnist(arguments.raw) if params.source == "file" else mnist.download_mnist()
     raw_labels = {"train": arrays["y_train"], "test": arrays["y_test"]}
     rows = [] if arguments.review is None else review.read_rows(Path(arguments.review), raw_labels)
-    splits = review.apply(data.prepare_splits(arrays, params), rows)
+    splits = review.apply(mnist.prepare_splits(arrays, params), rows)
     applied = review.counts(rows)
     with atomic.atomic_directory(arguments.out) as folder:
         for name, split in splits.items():
-            data.save_split(split, folder / f"{name}.npz")
+            mnist.save_split(split, folder / f"{name}.npz")
             print(f"{name}: {len(split.labels)} images")
         atomic.write_json(folder / review.SUMMARY, review.summary(rows))
     if any(applied.values()):

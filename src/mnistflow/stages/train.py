@@ -9,9 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mnistflow import atomic, data, process, review, runtime
-from mnistflow.errors import one_line_errors
-from mnistflow.params import load_params
+from mnistflow.core import atomic, process, runtime
+from mnistflow.core.errors import one_line_errors
+from mnistflow.core.params import load_params
+from mnistflow.data import mnist, review
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -30,11 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     process.die_with_parent()
     params = load_params(arguments.params)
     prepared = Path(arguments.prepared)
-    train, validation = (data.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
-    data.check_batch_fits(params.train.batch_size, train)
+    train, validation = (mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
+    mnist.check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads)
-    from mnistflow import pipeline, progress, recording, tracking  # TensorFlow, MLflow load after inputs pass
-    from mnistflow.training import CompiledModels
+    from mnistflow import tracking
+    from mnistflow.training import pipeline, progress, recording  # TensorFlow, MLflow load after inputs pass
+    from mnistflow.training.loop import CompiledModels
 
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)

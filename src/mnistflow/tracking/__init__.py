@@ -6,7 +6,7 @@
 - ``models``: logging a Keras model; ``queries``: reading runs and models back; ``registry``: @champion.
 """
 
-from mnistflow.errors import Terminated, TrackingError
+from mnistflow.core.errors import Terminated, TrackingError
 from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model
 from mnistflow.tracking.provenance import environment_tags, log_provenance, run_name
 from mnistflow.tracking.runs import (

@@ -38,7 +38,7 @@ def log_keras_model(model, input_example) -> str:
     requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}",
                     f"mlflow=={mlflow.__version__}"]
     # validate_serving_input=False: MLflow would reload the model to check the example (seconds per run);
-    # tests/test_serving.py checks the real serving round trip instead.
+    # tests/tracking/test_serving.py checks the real serving round trip instead.
     info = Model.log(artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
                      input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 
-from mnistflow import fingerprint
+from mnistflow.core import fingerprint
 from mnistflow.tracking.runs import log_dict
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mnistflow.errors import TrackingError
+from mnistflow.core.errors import TrackingError
 from mnistflow.tracking.models import MODEL_URI_TAG
 
 

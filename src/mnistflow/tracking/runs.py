@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import mlflow
 from mlflow.entities import RunStatus
 
-from mnistflow import process
-from mnistflow.errors import Terminated, TrackingError
+from mnistflow.core import process
+from mnistflow.core.errors import Terminated, TrackingError
 from mnistflow.tracking.store import describe
 
 HOST_TAG, PID_TAG, PROCESS_START_TAG = "mnistflow.host", "mnistflow.pid", "mnistflow.process_start"

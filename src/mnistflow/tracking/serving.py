@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from mnistflow.errors import Terminated
+from mnistflow.core.errors import Terminated
 from mnistflow.tracking.store import use_store
 
 # What TensorFlow 2.21 prints from C++ before absl logging starts: `I0000 00:00:... port.cc:153] ...` lines,

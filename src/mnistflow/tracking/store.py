@@ -25,7 +25,7 @@ from pathlib import Path
 
 import mlflow
 
-from mnistflow.errors import MnistflowError, TrackingError
+from mnistflow.core.errors import MnistflowError, TrackingError
 
 # What a failing store raises: MLflow's errors, connection errors (OSErrors), and this package's.
 STORE_FAILURES = (MnistflowError, mlflow.exceptions.MlflowException, OSError)

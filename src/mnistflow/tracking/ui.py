@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mnistflow.errors import UsageError
+from mnistflow.core.errors import UsageError
 from mnistflow.tracking.store import use_store
 
 

@@ -1,0 +1,133 @@
+"""Figures: confusion matrix, training curves, per-class recall over epochs, and image galleries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from mnistflow.core import atomic  # noqa: E402
+from mnistflow.data.mnist import NUM_CLASSES  # noqa: E402
+
+CLASS_COLOURS = tuple(matplotlib.colormaps["tab10"](label) for label in range(NUM_CLASSES))
+
+
+def save(figure: Figure, path: str | Path) -> None:
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+
+
+def confusion_figure(matrix: np.ndarray) -> Figure:
+    figure, axes = plt.subplots(figsize=(7, 6))
+    image = axes.imshow(np.log1p(matrix), cmap="Blues")
+    for (actual, predicted), count in np.ndenumerate(matrix):
+        colour = "white" if matrix[actual, predicted] > matrix.max() / 2 else "black"
+        axes.text(predicted, actual, str(count), ha="center", va="center", fontsize=8, color=colour)
+    axes.set(xticks=range(NUM_CLASSES), yticks=range(NUM_CLASSES), xlabel="predicted", ylabel="actual",
+             title=f"Confusion matrix (test, {matrix.sum()} images)")
+    figure.colorbar(image, ax=axes, label="log(1 + count)")
+    figure.tight_layout()
+    return figure
+
+
+def curves_figure(history: Sequence[dict[str, float]]) -> Figure:
+    epochs = [row["epoch"] for row in history]
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    for axes, metric in ((loss_axes, "loss"), (accuracy_axes, "accuracy")):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.plot(epochs, [row[metric] for row in history], marker="o", label=f"train {metric}")
+        axes.plot(epochs, [row[f"val_{metric}"] for row in history], marker="o", label=f"validation {metric}")
+        axes.set(xlabel="epoch", ylabel=metric, title=metric.capitalize())
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    return figure
+
+
+def class_recall_figure(history: Sequence[dict[str, float]], threshold: float) -> Figure:
+    """One line per class: a collapsed class lies on the floor, and the title names it."""
+    epochs = [int(row["epoch"]) for row in history]
+    figure, axes = plt.subplots(figsize=(10, 5))
+    for label in range(NUM_CLASSES):
+        recall = [row[f"val_recall_{label}"] for row in history]
+        axes.plot(epochs, recall, marker="o", markersize=3, color=CLASS_COLOURS[label], label=f"class {label}")
+    axes.axhspan(0, threshold, color="red", alpha=0.12, label=f"collapsed\n(recall < {threshold})")
+    dead = [label for label in range(NUM_CLASSES) if history[-1][f"val_recall_{label}"] < threshold]
+    ending = f"collapsed at the end: classes {dead}" if dead else "no class collapsed at the end"
+    axes.set(xlabel="epoch", ylabel="validation recall", ylim=(-0.03, 1.03),
+             title=f"Validation recall per class — {ending}")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def digit_probabilities_figure(image: np.ndarray, label: int, probabilities: np.ndarray, title: str) -> Figure:
+    """The image, enlarged pixel-exactly, beside a bar chart of the model's ten class probabilities."""
+    figure, (image_axes, bar_axes) = plt.subplots(1, 2, figsize=(9, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+    image_axes.imshow(image.reshape(28, 28), cmap="gray", interpolation="nearest")
+    image_axes.set_title(f"label {label}")
+    image_axes.axis("off")
+    predicted = int(np.argmax(probabilities))
+    _probability_bars(bar_axes, probabilities, ["tab:green" if k == label else "tab:red" if k == predicted
+                                                else "tab:gray" for k in range(NUM_CLASSES)])
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndarray, title: str) -> Figure:
+    """What `predict` saw: the input as given, the MNIST-framed 28x28 the model read, and its probabilities."""
+    figure, (photo_axes, frame_axes, bar_axes) = plt.subplots(
+        1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    photo_axes.imshow(photo, cmap="gray", vmin=0, vmax=255)
+    photo_axes.set_title("input")
+    frame_axes.imshow(framed, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    frame_axes.set_title("framed 28x28 (what the model read)")
+    for axes in (photo_axes, frame_axes):
+        axes.axis("off")
+    predicted = int(np.argmax(probabilities))
+    colours = ["tab:blue" if k == predicted else "tab:gray" for k in range(NUM_CLASSES)]
+    _probability_bars(bar_axes, probabilities, colours)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _probability_bars(axes, probabilities: np.ndarray, colours: list[str]) -> None:
+    """The ten class probabilities as labelled bars, titled with the prediction."""
+    predicted = int(np.argmax(probabilities))
+    bars = axes.bar(range(NUM_CLASSES), probabilities, color=colours)
+    axes.bar_label(bars, labels=[f"{p:.2f}" if p >= 0.005 else "" for p in probabilities], fontsize=8)
+    axes.set(xticks=range(NUM_CLASSES), ylim=(0, 1.1), xlabel="class", ylabel="probability",
+             title=f"predicted {predicted} (p={probabilities[predicted]:.3f})")
+
+
+def study_figure(results) -> Figure:
+    """Test accuracy per configuration, one dot per seed; runs that ended with a collapsed class in red."""
+    configurations = sorted(results["configuration"].unique())
+    figure, axes = plt.subplots(figsize=(11, 0.45 * len(configurations) + 1.8))
+    for row, configuration in enumerate(configurations):
+        runs = results[(results["configuration"] == configuration) & (results["status"] == "FINISHED")]
+        collapsed = runs["final_collapsed_classes"] > 0
+        axes.scatter(runs["test_accuracy"][~collapsed], [row] * int((~collapsed).sum()), color="tab:blue", zorder=3)
+        axes.scatter(runs["test_accuracy"][collapsed], [row] * int(collapsed.sum()), color="tab:red", marker="x",
+                     s=60, zorder=3)
+    axes.scatter([], [], color="tab:blue", label="no collapsed class at the end")
+    axes.scatter([], [], color="tab:red", marker="x", label="ended with a collapsed class")
+    axes.set_yticks(range(len(configurations)), configurations, fontsize=7)
+    axes.set(xlabel="test accuracy", title="Study: test accuracy per configuration (one mark per seed)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    return figure

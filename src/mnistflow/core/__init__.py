@@ -1,0 +1,1 @@
+"""The small core every layer uses: params, paths, errors, atomic writes, archives, processes, the runtime."""

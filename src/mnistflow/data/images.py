@@ -1,0 +1,135 @@
+"""User images to MNIST-framed 28x28 arrays.
+
+A light digit on black, fitted in 20x20, its centre of mass at (14, 14), as in MNIST. Photos are cleaned up
+first: the paper's uneven background is removed (a morphological top-hat), the ink is separated from it by
+Otsu's threshold, and only the digit's connected components are kept (scikit-image).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
+from skimage import filters, measure
+
+from mnistflow.core.errors import ImageFileError
+
+WORKING_SIDE = 160  # photos are cleaned at this size: plenty for a 20x20 digit, fast for any photo
+PHOTO_SIDE = 64  # smaller images are drawn digits (MNIST's own are 28x28): no background to remove
+MIN_COMPONENT_SHARE = 0.15  # a stroke piece smaller than this share of the largest one is noise
+
+
+def mnist_frame(gray: np.ndarray) -> np.ndarray:
+    """Frame a grayscale image (any size, 0-255) as MNIST does; a dark-on-light image is inverted first."""
+    gray = np.asarray(gray, np.float32)
+    if max(gray.shape) > WORKING_SIDE:
+        scale = WORKING_SIDE / max(gray.shape)
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX), np.float32)
+    if _is_dark_on_light(gray):
+        gray = 255.0 - gray
+    digit = _digit_pixels(gray)
+    if not digit.any():
+        return np.zeros((28, 28), np.float32)
+    return _fit_and_centre(digit)
+
+
+def _is_dark_on_light(gray: np.ndarray) -> bool:
+    """The border, mostly paper, is light: the ink is dark."""
+    return bool(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])) > 127)
+
+
+def _digit_pixels(gray: np.ndarray) -> np.ndarray:
+    """The ink, light on black, with background and specks removed; its brightest stroke scaled to 255."""
+    if min(gray.shape) >= PHOTO_SIDE:  # a photo: remove the uneven paper, keep what is narrower than half a side
+        side = 2 * max(2, min(gray.shape) // 4) + 1  # a white top-hat; the square opening is separable: fast
+        gray = gray - ndimage.grey_opening(gray, size=(side, side))
+    if gray.max() <= 0:
+        return np.zeros_like(gray)
+    threshold = filters.threshold_otsu(gray) if np.ptp(gray) > 0 else 0.0
+    components = measure.label(gray > threshold)
+    areas = np.bincount(components.ravel())[1:]
+    if not len(areas):
+        return np.zeros_like(gray)
+    keep = np.flatnonzero(areas >= MIN_COMPONENT_SHARE * areas.max()) + 1
+    mask = ndimage.binary_dilation(np.isin(components, keep), iterations=1)  # the strokes' soft edges too
+    ink = np.where(mask, gray, 0.0)
+    return np.clip(ink * (255.0 / np.percentile(ink[mask], 95)), 0.0, 255.0)
+
+
+def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
+    rows, columns = np.nonzero(digit)
+    digit = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+    scale = 20.0 / max(digit.shape)
+    size = (max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale)))
+    resized = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS),
+                         np.float32)
+    frame = np.zeros((28, 28), np.float32)
+    top, left = (28 - resized.shape[0]) // 2, (28 - resized.shape[1]) // 2
+    frame[top:top + resized.shape[0], left:left + resized.shape[1]] = np.clip(resized, 0, 255)
+    centre_row, centre_column = ndimage.center_of_mass(frame)
+    shifted = ndimage.shift(frame, (14.0 - centre_row, 14.0 - centre_column), order=1, mode="constant")
+    return np.clip(shifted, 0, 255).astype(np.float32)
+
+
+def load_digits(path: str | Path) -> np.ndarray:
+    """(N, 28, 28) float32 pixels from a PNG/JPEG (framed like MNIST) or an .npy of (28, 28) / (N, 28, 28)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        _check_file(path)
+        return _load_array(path)
+    return mnist_frame(load_photo(path))[np.newaxis]
+
+
+def load_photo(path: str | Path) -> np.ndarray:
+    """A PNG/JPEG's gray pixels (0-255), as given; a missing, empty or unreadable file is an ImageFileError."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with Image.open(path) as image:
+            return grayscale(image)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
+        raise ImageFileError(f"{path}: not a readable image ({error})") from None
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ImageFileError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise ImageFileError(f"{path}: file is empty")
+
+
+def grayscale(image: Image.Image) -> np.ndarray:
+    """Gray pixels of any image; a transparent image is laid on the background that shows its digit.
+
+    A digit drawn only through transparency (one colour, opaque where the pen went) would vanish in a plain
+    conversion to gray: it is laid on black when its colour is light and on white when it is dark.
+    """
+    if "A" not in image.getbands() and "transparency" not in image.info:
+        return np.asarray(image.convert("L"), np.float32)
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"), np.float32)
+    gray = np.asarray(rgba.convert("L"), np.float32)
+    opaque = alpha > 127
+    ink = float(gray[opaque].mean()) if opaque.any() else 0.0
+    background = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(background, rgba).convert("L"), np.float32)
+
+
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise ImageFileError(f"{path}: not a readable .npy array ({error})") from None
+    if array.shape == (28, 28):
+        array = array[np.newaxis]
+    if array.ndim != 3 or array.shape[1:] != (28, 28) or not np.issubdtype(array.dtype, np.number):
+        raise ImageFileError(f"{path}: expected a numeric array of shape (28, 28) or (N, 28, 28), "
+                             f"got {array.dtype} {array.shape}")
+    if len(array) == 0:
+        raise ImageFileError(f"{path}: holds no image (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise ImageFileError(f"{path}: holds NaN or infinite pixels; expected finite values in 0-255")
+    return array.astype(np.float32)

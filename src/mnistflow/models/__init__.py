@@ -1,0 +1,1 @@
+"""The model families (MLP and CNN), their builders, losses and optimizers."""

@@ -1,0 +1,228 @@
+"""Where study jobs run: a pool of local worker processes, or Ray tasks. Each yields one row per job.
+
+The local pool hands each worker one job at a time over its own pipe, so it always knows which job and
+which MLflow run a worker holds. A worker that dies (killed, out of memory) has its job recorded FAILED,
+its run ended FAILED, and a new worker takes its place. Workers die with the study (the kernel sends them
+SIGTERM when their parent goes), and Ctrl-C or SIGTERM to the study ends every run in flight KILLED.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from mnistflow.core.errors import Terminated, ignore_further_signals, raise_terminated
+from mnistflow.core.params import apply_overrides
+from mnistflow.core.process import die_with_parent
+from mnistflow.study.grid import Job
+
+if TYPE_CHECKING:  # TensorFlow loads in the workers only, never in the study's own process
+    from mnistflow.training.loop import CompiledModels
+
+CONFIG_TAG, SEED_TAG, STUDY_TAG = "study.configuration", "study.seed", "study.name"
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyContext:
+    """What every worker needs to run a job, independent of the parent process's state."""
+
+    raw_params: dict
+    data_path: str
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str
+    review_rows: tuple = ()  # the label review file's rows (review.Row), applied as the prepare stage does
+
+
+def failed_row(job: Job, error: str, run_id: str | None = None) -> dict[str, Any]:
+    return {"configuration": job.key, "seed": job.seed, "status": "FAILED", "run_id": run_id, "error": error}
+
+
+def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: CompiledModels,
+            on_run_started: Callable[[str], None]) -> dict:
+    """Train and evaluate one configuration and seed as a complete child run; a crash is a FAILED row."""
+    from mnistflow import tracking
+    from mnistflow.data import mnist
+    from mnistflow.training import recording
+
+    params = apply_overrides(context.raw_params, {**job.overrides, "train.seed": job.seed})
+    row = failed_row(job, "")
+    tags = {CONFIG_TAG: job.key, SEED_TAG: str(job.seed), "mlflow.parentRunId": context.parent_run_id}
+    try:
+        with tracking.active_run(run_name=f"{job.key} seed={job.seed}", tags=tags) as run_id:
+            row["run_id"] = run_id
+            on_run_started(run_id)
+            splits = mnist.prepare_splits(arrays, params.prepare)
+            row.update(recording.train_and_evaluate(params, splits, compiled_models, context.review_rows))
+    except Exception as error:  # a crash of one run is recorded and the study goes on
+        row["error"] = f"{type(error).__name__}: {error}"
+    except (KeyboardInterrupt, Terminated):
+        row.update(status="KILLED", error="interrupted")
+    return row
+
+
+def _setup_worker(context: StudyContext) -> dict:
+    os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
+    from mnistflow import tracking
+    from mnistflow.data import mnist  # noqa: F401 - runtime quiets TensorFlow before it loads
+
+    tracking.connect(context.experiment)
+    return mnist.load_mnist(context.data_path)
+
+
+def worker_main(context: StudyContext, connection: multiprocessing.connection.Connection, parent_pid: int) -> None:
+    """A local worker: receive jobs until told to stop; report each run's id as it starts, then its row."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the study, which stops its workers
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        from mnistflow.core import runtime  # noqa: F401 - loads TensorFlow quietly, before training imports it
+        from mnistflow.training.loop import CompiledModels
+
+        arrays, compiled_models = _setup_worker(context), CompiledModels()  # this worker's, reused by its jobs
+        while (job := connection.recv()) is not None:
+            row = run_job(job, context, arrays, compiled_models, lambda run_id: connection.send(("run", run_id)))
+            connection.send(("row", row))
+            if row["status"] == "KILLED":
+                return
+    except (Terminated, EOFError, BrokenPipeError):
+        return
+
+
+@dataclasses.dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: multiprocessing.connection.Connection
+    job: Job | None = None
+    run_id: str | None = None
+
+
+class LocalPool:
+    """`size` spawned worker processes, replaced when one dies, stopped with their runs ended KILLED."""
+
+    def __init__(self, context: StudyContext, size: int):
+        self.context, self.size = context, size
+        self.spawn = multiprocessing.get_context("spawn")
+        self.workers: list[_Worker] = []
+
+    def _start_worker(self) -> None:
+        parent_end, child_end = self.spawn.Pipe()
+        process = self.spawn.Process(target=worker_main, args=(self.context, child_end, os.getpid()), daemon=True)
+        process.start()
+        child_end.close()
+        self.workers.append(_Worker(process, parent_end))
+
+    def rows(self, jobs: list[Job]) -> Iterator[dict]:
+        queue = collections.deque(jobs)
+        for _ in range(min(self.size, len(jobs))):
+            self._start_worker()
+        try:
+            while queue or any(worker.job for worker in self.workers):
+                for worker in self.workers:
+                    if worker.job is None and queue:
+                        worker.job, worker.run_id = queue.popleft(), None
+                        worker.connection.send(worker.job)
+                yield from self._collect(queue)
+        except (KeyboardInterrupt, Terminated):
+            ignore_further_signals()  # the study is ending: a second Ctrl-C or SIGTERM changes nothing now
+            self.stop()
+            raise
+        self.close()
+
+    def _collect(self, queue: collections.deque) -> Iterator[dict]:
+        handles = [worker.connection for worker in self.workers] + [worker.process.sentinel for worker in self.workers]
+        multiprocessing.connection.wait(handles, timeout=5)
+        for worker in list(self.workers):
+            yield from self._read(worker)
+            if not worker.process.is_alive():
+                yield from self._replace(worker, queue)
+
+    def _read(self, worker: _Worker) -> Iterator[dict]:
+        with contextlib.suppress(EOFError, OSError):
+            while worker.connection.poll():
+                kind, payload = worker.connection.recv()
+                if kind == "run":
+                    worker.run_id = payload
+                else:
+                    worker.job = None
+                    yield payload
+
+    def _replace(self, worker: _Worker, queue: collections.deque) -> Iterator[dict]:
+        from mnistflow.tracking import runs
+
+        self.workers.remove(worker)
+        worker.connection.close()
+        if worker.job is not None:
+            if worker.run_id:
+                runs.end_if_running(worker.run_id, "FAILED")
+            yield failed_row(worker.job, f"worker process died (exit code {worker.process.exitcode})", worker.run_id)
+        if queue:
+            self._start_worker()
+
+    def stop(self) -> None:
+        """SIGTERM every worker (its run ends KILLED), wait, and end any run a worker still left RUNNING."""
+        from mnistflow.tracking import runs
+
+        with runs.held_signals():
+            for worker in self.workers:
+                with contextlib.suppress(OSError):
+                    worker.process.terminate()
+            for worker in self.workers:
+                worker.process.join(timeout=60)
+                if worker.process.is_alive():
+                    worker.process.kill()
+                    worker.process.join()
+                if worker.run_id:
+                    runs.end_if_running(worker.run_id, "KILLED")
+            self.workers.clear()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(OSError):
+                worker.connection.send(None)
+        for worker in self.workers:
+            worker.process.join(timeout=60)
+        self.workers.clear()
+
+
+def _ray_job(job: Job, context: StudyContext) -> dict:
+    """One Ray task: set up (cheap next to training), run the job, report nothing until the row."""
+    from mnistflow.core import runtime  # noqa: F401 - loads TensorFlow quietly, before training imports it
+    from mnistflow.training.loop import CompiledModels
+
+    return run_job(job, context, _setup_worker(context), CompiledModels(), lambda run_id: None)
+
+
+def ray_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[dict]:
+    """Jobs as Ray tasks on the cluster at RAY_ADDRESS, or on a local Ray instance with `workers` CPUs."""
+    import ray
+
+    address = os.environ.get("RAY_ADDRESS")
+    ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
+    try:
+        task = ray.remote(max_retries=0)(_ray_job)
+        pending = [task.options(num_cpus=job_threads(job, context)).remote(job, context) for job in jobs]
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        except (KeyboardInterrupt, Terminated):
+            ignore_further_signals()
+            for reference in pending:
+                ray.cancel(reference)  # KeyboardInterrupt in the task: its run ends KILLED
+            raise
+    finally:
+        ray.shutdown()
+
+
+def job_threads(job: Job, context: StudyContext) -> int:
+    """The CPU threads a job trains with: its `train.threads`, the same as under `dvc repro`."""
+    return apply_overrides(context.raw_params, job.overrides).train.threads

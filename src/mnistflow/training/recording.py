@@ -1,0 +1,168 @@
+"""What a run records in MLflow after training and after evaluation: shared by the stages and the study."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import keras
+
+from mnistflow import tracking
+from mnistflow.analysis import recall_chart
+from mnistflow.core.params import Params, flatten
+from mnistflow.data import review
+from mnistflow.data.mnist import NUM_CLASSES, Split
+from mnistflow.training import pipeline
+from mnistflow.training.loop import CompiledModels, EpochRecord
+
+if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
+    from mnistflow.training.evaluation import Audit, Evaluation
+
+
+# The params each part of a run reads, and so logs: the train and evaluate stages declare them in dvc.yaml.
+# Training's are MLflow params. The evaluation's are tags: DVC re-runs evaluate alone into the same run when
+# they change (they shape reports, never the model or its metrics), and MLflow params cannot change.
+TRAINING_SECTIONS = ("prepare", "model", "train", "diagnostics", "tracking")
+EVALUATION_SECTIONS = ("evaluate", "crossval")
+
+
+RECALL_CHART = "val_recall_per_class"  # the image series key: one bar chart per epoch, or every few seconds
+# A chart costs about 20 ms to log (PNG, WebP thumbnail, artifact, tag): for the 0.26 s epochs of the MLP, one
+# per epoch was +45 % of the training time (+37 % logged asynchronously: its flush at the run's end). A chart
+# goes out when CHART_INTERVAL_SECONDS have passed since the last one (every epoch of the CNN), and at the end.
+CHART_INTERVAL_SECONDS = 5.0
+
+
+class EpochLogger:
+    """Logs each epoch's metrics; if the store fails mid-run, training goes on and the failure is kept.
+
+    The metrics stay in models/history.csv, and the failure surfaces when the run is logged after training
+    (the train stage then names the files that hold the work). Logging stops after the first failure, so a
+    dead server costs one timeout, not one per epoch.
+    """
+
+    def __init__(self, collapse_threshold: float) -> None:
+        self.failure: BaseException | None = None
+        self.started = time.perf_counter()
+        self.collapse_threshold = collapse_threshold
+        self.last_chart = self.started
+
+    def __call__(self, record: EpochRecord) -> None:
+        if self.failure is not None:
+            return
+        try:
+            tracking.log_metrics(record.metrics, step=record.epoch)
+            now = time.perf_counter()
+            if record.epoch == record.epochs or now - self.last_chart >= CHART_INTERVAL_SECONDS:
+                recall = [record.metrics[f"val_recall_{label}"] for label in range(NUM_CLASSES)]
+                title = f"validation recall per class, epoch {record.epoch}/{record.epochs}"
+                tracking.log_image(recall_chart.render(recall, self.collapse_threshold, title), RECALL_CHART,
+                                   record.epoch)
+                self.last_chart = now
+            if record.epoch == record.epochs:  # the whole training's wall time, compilation and validation included
+                tracking.log_metrics({"training_seconds": time.perf_counter() - self.started})
+        except tracking.STORE_FAILURES as error:
+            self.failure = error
+            print(f"warning: the tracking store failed at epoch {record.epoch} ({tracking.describe(error)}); "
+                  "training goes on", file=sys.stderr)
+
+
+def start(params: Params, splits: dict[str, Split], tags: dict[str, str] | None = None) -> EpochLogger:
+    """Log the training params, the training and validation splits and the tags of a new run; return the
+    callback that logs each epoch's metrics."""
+    tracking.log_params(flatten(params, TRAINING_SECTIONS))
+    tracking.log_datasets({context: (splits[context].images, splits[context].labels)
+                           for context in ("train", "validation")})
+    tracking.set_tags({"seed": params.train.seed, **tracking.environment_tags(), **(tags or {})})
+    return EpochLogger(params.diagnostics.collapse_threshold)
+
+
+def log_review(counts: dict[str, int]) -> None:
+    """What the prepare stage applied from the label review file, as params (to filter runs by) and metrics."""
+    tracking.log_params({f"review.{key}": value for key, value in counts.items()})
+    tracking.log_metrics({f"review_{key}": float(value) for key, value in counts.items()})
+
+
+def log_training(params: Params, model: keras.Model, records: Sequence[EpochRecord], validation: Split) -> None:
+    """End-of-training collapse summary and tag, and the model for serving (raw pixels in)."""
+    tracking.log_metrics(pipeline.collapse_summary(records))
+    tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed,
+                       tracking.DESCRIPTION_TAG: training_description(params, records)})
+    serving = pipeline.serving_model(model, params.prepare.scale)
+    tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale))
+
+
+def log_evaluation(result: Evaluation, tables: dict, figures: Path, errors: Path) -> None:
+    tracking.log_metrics(result.metrics)
+    tracking.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
+    tracking.log_artifacts(figures, "figures")
+    tracking.log_artifacts(errors, "errors")
+    for name, table in tables.items():
+        tracking.log_table(table, f"errors/{name}_table.json")
+    tracking.set_tags({"test_collapsed_classes": result.collapsed})
+
+
+def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: list[dict[str, float]],
+                     figures: Path, errors: Path, audit: Audit | None = None) -> Evaluation:
+    """Evaluate on the test split, write figures and error reports into the folders, and log them all."""
+    from mnistflow.training import evaluation
+
+    audit = audit or evaluation.Audit()
+    tracking.set_tags(flatten(params, EVALUATION_SECTIONS))
+    tracking.log_datasets({"test": (test.images, test.labels)})
+    result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold)
+    if audit.reviewed_test_labels:
+        result.metrics.update(evaluation.reviewed_test_metrics(test, result.predictions, audit.reviewed_test_labels))
+    evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
+    tables = evaluation.write_error_reports(errors, result, test, params, audit.suspects(result, test))
+    log_evaluation(result, tables, figures, errors)
+    tracking.set_tags({"label_suspects_probabilities": audit.source})
+    tracking.append_description(test_outcome(result.metrics, result.collapsed))
+    return result
+
+
+def training_description(params: Params, records: Sequence[EpochRecord]) -> str:
+    """The run page's description (markdown), first part: the model, how it was trained, how training ended."""
+    model = ", ".join(f"{key.split('.')[-1]} {value}" for key, value in flatten(params, ("model",)).items()
+                      if key != "model.arch")
+    train, last = params.train, records[-1]
+    collapse = f"collapsed classes at the end: {last.collapsed}" if last.collapsed else "no collapsed class"
+    return (f"**{params.model.arch}** ({model}); {train.epochs} epochs, batch {train.batch_size}, "
+            f"{train.optimizer} at {train.learning_rate}, {train.loss}, "
+            f"{'scaled' if params.prepare.scale else 'raw 0-255'} pixels, seed {train.seed}. "
+            f"Validation accuracy {last.metrics['val_accuracy']:.4f}, {collapse}.")
+
+
+def test_outcome(metrics: dict[str, float], collapsed: list[int]) -> str:
+    """The description's second part, written by the evaluation."""
+    outcome = f"collapsed classes on the test set: {collapsed}" if collapsed else "no class collapsed"
+    accuracy = f"Test accuracy **{metrics['test_accuracy']:.4f}**"
+    if "test_accuracy_reviewed_labels" not in metrics:
+        return f"{accuracy}, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}."
+    return (f"{accuracy} on the original labels, macro F1 {metrics['test_macro_f1']:.4f}; {outcome}. On the "
+            f"reviewed test labels ({metrics['test_images_reviewed_labels']:.0f} images): accuracy "
+            f"{metrics['test_accuracy_reviewed_labels']:.4f}.")
+
+
+def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels,
+                       review_rows: Sequence[review.Row] = ()) -> dict:
+    """A whole run inside the active run, as a study does it: apply the label review as the prepare stage does,
+    train, log, evaluate into a scratch folder."""
+    import tempfile
+
+    from mnistflow.training.evaluation import Audit
+
+    splits = review.apply(splits, review_rows)
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params, splits)],
+                                          compiled_models)
+    log_review(review.counts(review_rows))
+    log_training(params, model, records, splits["validation"])
+    with tempfile.TemporaryDirectory() as folder:
+        result = evaluate_and_log(model, params, splits["test"], pipeline.history_rows(records),
+                                  Path(folder, "figures"), Path(folder, "errors"),
+                                  Audit(reviewed_test_labels=review.test_labels(review_rows)))
+    return {"status": "FINISHED", "test_accuracy": result.metrics["test_accuracy"],
+            **pipeline.collapse_summary(records)}

@@ -1,0 +1,36 @@
+"""The comparison table: only the params that differ, the key metrics, sorted; markdown output."""
+
+import pandas as pd
+import pytest
+
+from mnistflow.analysis.comparison import comparison_table, to_markdown
+from mnistflow.core.errors import UsageError
+
+RUNS = pd.DataFrame({"run_id": ["aaaaaaaa11", "bbbbbbbb22", "cccccccc33"], "run_name": ["a", "b", "c"],
+                     "model.mlp.units": ["64", "128", "64"], "train.seed": ["1", "1", "1"],
+                     "test_accuracy": [0.97, 0.98, 0.95], "loss": [0.1, 0.2, 0.3]})
+
+
+def test_only_differing_params_and_key_metrics_sorted_best_first():
+    table = comparison_table(RUNS, ["model.mlp.units", "train.seed"])
+    assert list(table.columns) == ["run_id", "run_name", "model.mlp.units", "test_accuracy"]
+    assert list(table["run_name"]) == ["b", "a", "c"] and list(table["run_id"]) == ["bbbbbbbb", "aaaaaaaa", "cccccccc"]
+    ascending = comparison_table(RUNS, ["model.mlp.units"], "test_accuracy", ascending=True)
+    assert list(ascending["run_name"]) == ["c", "a", "b"]
+
+
+def test_a_column_that_does_not_exist_cannot_sort():
+    with pytest.raises(UsageError, match="--sort 'train.seed': choose one of run_id, run_name, model.mlp.units"):
+        comparison_table(RUNS, ["model.mlp.units", "train.seed"], "train.seed")
+
+
+def test_markdown_and_an_empty_experiment():
+    markdown = to_markdown(comparison_table(RUNS, ["model.mlp.units"]))
+    assert markdown.splitlines()[:3] == ["| run_id | run_name | model.mlp.units | test_accuracy |", "|---|---|---|---|",
+                                         "| bbbbbbbb | b | 128 | 0.9800 |"]
+    assert list(comparison_table(RUNS.iloc[:0], [])["run_id"]) == []
+
+
+def test_the_architecture_is_always_shown():
+    runs = RUNS.assign(**{"model.arch": ["mlp", "mlp", "mlp"]})
+    assert "model.arch" in comparison_table(runs, ["model.arch", "model.mlp.units", "train.seed"]).columns

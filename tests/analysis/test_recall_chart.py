@@ -1,0 +1,29 @@
+"""The per-epoch recall chart: bar heights proportional to recall, collapsed classes in red."""
+
+import numpy as np
+
+from mnistflow.analysis import recall_chart
+
+
+def _bar_top(pixels: np.ndarray, label: int) -> int:
+    """The top row of the bar of `label`: its centre column, scanned up from the axis while it has a bar colour."""
+    slot = (recall_chart.WIDTH - recall_chart.LEFT - recall_chart.RIGHT) / 10
+    column = pixels[:, int(recall_chart.LEFT + label * slot + slot * 0.5)].astype(int)
+    row = recall_chart.HEIGHT - recall_chart.BOTTOM
+    while any(np.abs(column[row - 1] - colour).sum() < 10 for colour in ((60, 110, 180), (200, 40, 40))):
+        row -= 1
+    return row
+
+
+def test_bars_are_proportional_and_collapsed_classes_are_red():
+    recall = [1.0, 0.5, 0.25, 0.8, 0.9, 0.7, 0.6, 0.02, 0.95, 0.85]
+    pixels = np.asarray(recall_chart.render(recall, 0.05, "t"))
+    assert pixels.shape == (recall_chart.HEIGHT, recall_chart.WIDTH, 3)
+    plot_height = recall_chart.HEIGHT - recall_chart.TOP - recall_chart.BOTTOM
+    for label, value in enumerate(recall):
+        expected = recall_chart.TOP + plot_height * (1 - value)
+        assert abs(_bar_top(pixels, label) - expected) <= 1.5, label
+    slot = (recall_chart.WIDTH - recall_chart.LEFT - recall_chart.RIGHT) / 10
+    bottom = recall_chart.HEIGHT - recall_chart.BOTTOM - 2
+    assert tuple(pixels[bottom, int(recall_chart.LEFT + 7.5 * slot)]) == (200, 40, 40)  # class 7: collapsed
+    assert tuple(pixels[bottom, int(recall_chart.LEFT + 0.5 * slot)]) == (60, 110, 180)

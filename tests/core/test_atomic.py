@@ -1,0 +1,42 @@
+"""Atomic outs: a reader sees the old file or folder, or the complete new one, never a partial one."""
+
+import os
+
+import pytest
+
+from mnistflow.core import atomic
+
+
+def test_a_file_is_replaced_only_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and sorted(path.name for path in tmp_path.iterdir()) == ["out.txt"]
+    atomic.write_json(target, {"b": 1, "a": 2})
+    assert target.read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_folder_is_swapped_in_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "figures"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(OSError), atomic.atomic_directory(target) as temporary:
+        (temporary / "a.png").write_text("new")
+        raise OSError(28, "No space left on device")
+    assert sorted(path.name for path in target.iterdir()) == ["old.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["figures"]  # no temporary folder left
+    with atomic.atomic_directory(target) as temporary:
+        (temporary / "a.png").write_text("new")
+        assert not (target / "a.png").exists()  # nothing is visible before the block completes
+    assert sorted(path.name for path in target.iterdir()) == ["a.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["figures"]
+    assert oct(target.stat().st_mode & 0o777) == oct(0o777 & ~_umask())

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistflow.data.images import ImageFileError, grayscale, load_digits, mnist_frame
+
+from photo_digits import STYLES, photo_set
+
+
+def test_a_large_dark_on_light_photo_is_framed_like_mnist(tmp_path, raw_mnist):
+    digit = raw_mnist["x_test"][0]
+    big = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BILINEAR)  # dark ink on white
+    big.save(tmp_path / "seven.png")
+    framed = load_digits(tmp_path / "seven.png")[0]
+    assert framed.shape == (28, 28) and framed[0].max() < 30  # light digit on black, empty border
+    correlation = np.corrcoef(framed.ravel(), digit.astype(np.float32).ravel())[0, 1]
+    assert correlation > 0.8
+    rows, columns = np.nonzero(framed > 30)
+    assert max(rows.max() - rows.min(), columns.max() - columns.min()) <= 22
+
+
+def test_npy_arrays_of_one_or_many_images(tmp_path, raw_mnist):
+    np.save(tmp_path / "one.npy", raw_mnist["x_test"][0])
+    np.save(tmp_path / "many.npy", raw_mnist["x_test"][:4])
+    assert load_digits(tmp_path / "one.npy").shape == (1, 28, 28)
+    assert load_digits(tmp_path / "many.npy").shape == (4, 28, 28)
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("empty.png", b"", "file is empty"),
+    ("junk.png", b"this is not a picture", "not a readable image"),
+    ("shape.npy", None, r"expected a numeric array of shape \(28, 28\) or \(N, 28, 28\)"),
+])
+def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.zeros((3, 5)))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageFileError, match=f"{name}: {message}"):
+        load_digits(path)
+
+
+def test_blank_image_gives_blank_frame():
+    assert not mnist_frame(np.zeros((50, 40))).any()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_photos_of_every_style_are_framed_like_the_digit_itself(raw_mnist, style):
+    """Off-white, grey, gradient-lit, JPEG-noisy, thick or thin pen, light on dark: the framed photo looks like
+    the MNIST digit it shows (each photo is a held-out MNIST digit drawn onto paper; tests/photo_digits.py)."""
+    shots = [shot for shot in photo_set(raw_mnist["x_test"], raw_mnist["y_test"], 4) if shot[0] == style]
+    for _, index, _, picture in shots:
+        framed = mnist_frame(grayscale(picture))
+        reference = mnist_frame(raw_mnist["x_test"][index])  # the digit itself, framed the same way
+        correlation = np.corrcoef(framed.ravel(), reference.ravel())[0, 1]
+        assert correlation > 0.8, (style, index, correlation)
+        assert framed.max() > 200 and framed[:2].max() < 30  # full-contrast ink, empty border like MNIST

@@ -1,0 +1,37 @@
+"""Reading runs back: MLflow's column names are turned into plain names here and nowhere else."""
+
+import pytest
+
+from mnistflow import tracking
+from mnistflow.core.errors import TrackingError
+from mnistflow.tracking import queries
+
+
+def test_runs_table_uses_plain_param_and_metric_names(make_run):
+    make_run(0.9, units=64)
+    make_run(0.8, units=128, with_model=False)
+    table, params, metrics = queries.runs_table(make_run.experiment_id)
+    assert {"model.mlp.units", "train.seed", "train.learning_rate"} <= set(params) and "test_accuracy" in metrics
+    assert not [column for column in table.columns if column.startswith(("params.", "metrics.", "tags."))]
+    assert sorted(table["model.mlp.units"]) == ["128", "64"] and sorted(table["test_accuracy"]) == [0.8, 0.9]
+    assert queries.model_uri_of_run(queries.latest_model_run(make_run.experiment_id)).startswith("models:/")
+    with pytest.raises(TrackingError, match="cannot search runs with filter"):
+        queries.runs_table(make_run.experiment_id, "params.nonsense ===")
+
+
+def test_study_children_and_the_finished_ones(store):
+    experiment_id = tracking.connect("children")
+    with tracking.active_run() as parent:
+        pass
+    for seed, fails in ((1, False), (2, True)):
+        tags = {"mlflow.parentRunId": parent, "study.configuration": "c", "study.seed": str(seed)}
+        try:
+            with tracking.active_run(tags=tags):
+                tracking.log_metrics({"test_accuracy": 0.9})
+                if fails:
+                    raise RuntimeError("crash")
+        except RuntimeError:
+            pass
+    children = queries.study_children(experiment_id, parent, "study.configuration", "study.seed")
+    assert sorted(zip(children["seed"], children["status"], strict=True)) == [(1, "FINISHED"), (2, "FAILED")]
+    assert queries.finished_children(experiment_id, parent, "study.configuration", "study.seed") == {("c", 1)}

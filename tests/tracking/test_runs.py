@@ -1,0 +1,98 @@
+"""The run lifecycle: always ended, signals held while ending, stale runs found."""
+
+import signal
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from mnistflow import tracking
+
+
+def _status(run_id: str) -> str:
+    return MlflowClient().get_run(run_id).info.status
+
+
+def test_runs_end_finished_failed_or_killed(store, monkeypatch):
+    from mnistflow.core.errors import raise_terminated
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # as every entry point installs it
+    try:
+        tracking.connect("statuses")
+        with tracking.active_run() as finished:
+            tracking.log_metrics({"x": 1.0}, step=1)
+        with pytest.raises(RuntimeError), tracking.active_run() as failed:
+            raise RuntimeError("boom")
+        with pytest.raises(KeyboardInterrupt), tracking.active_run() as interrupted:
+            raise KeyboardInterrupt
+        with pytest.raises(tracking.Terminated), tracking.active_run() as terminated:
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    statuses = [_status(run_id) for run_id in (finished, failed, interrupted, terminated)]
+    assert statuses == ["FINISHED", "FAILED", "KILLED", "KILLED"]
+    assert MlflowClient().get_metric_history(finished, "x")[0].step == 1
+
+
+def test_a_signal_while_the_run_ends_is_held_until_it_has_ended(store, monkeypatch):
+    """A second Ctrl-C while the run is being ended can neither leave it RUNNING nor mark it FINISHED."""
+    from mnistflow.tracking import runs
+
+    tracking.connect("held")
+    end_run = runs.mlflow.end_run
+
+    def end_run_interrupted(status):
+        signal.raise_signal(signal.SIGINT)  # the second Ctrl-C arrives exactly while the run is ended
+        end_run(status)
+
+    monkeypatch.setattr(runs.mlflow, "end_run", end_run_interrupted)
+    with pytest.raises(KeyboardInterrupt), tracking.active_run() as interrupted:
+        raise KeyboardInterrupt  # the first Ctrl-C
+    assert _status(interrupted) == "KILLED"
+    with pytest.raises(KeyboardInterrupt), tracking.active_run() as completed:
+        pass  # the work completed; the Ctrl-C during the ending still stops the command afterwards
+    assert _status(completed) == "FINISHED"
+    assert mlflow.active_run() is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_runs_record_their_process_and_stale_ones_are_found(store):
+    import subprocess
+    import sys
+
+    from mnistflow.tracking import runs
+
+    experiment_id = tracking.connect("stale")
+    with tracking.active_run() as alive:
+        here = {run.run_id: run.process for run in runs.running_runs([experiment_id])}
+        assert here == {alive: "alive"}
+    script = ("import mlflow, os, sys; from mnistflow import tracking; tracking.connect('stale'); "
+              "run = tracking.runs.mlflow.start_run(tags=tracking.runs.process_tags()); print(run.info.run_id); "
+              "sys.stdout.flush(); os._exit(0)")  # a process that dies without ending its run
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    dead = result.stdout.strip().splitlines()[-1]
+    states = {run.run_id: run.process for run in runs.running_runs([experiment_id])}
+    assert states == {dead: "gone"}
+    runs.mark_killed([dead])
+    assert _status(dead) == "KILLED" and runs.running_runs([experiment_id]) == []
+
+
+def test_system_metrics_when_asked_quietly_and_a_resumed_run_adds_no_monitor(store, monkeypatch, capsys):
+    import time
+
+    tracking.connect("system")
+    with tracking.active_run() as plain:
+        time.sleep(1)
+    assert not [key for key in MlflowClient().get_run(plain).data.metrics if key.startswith("system/")]  # off
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
+    tracking.connect("system")
+    with tracking.active_run() as run_id:
+        time.sleep(2)
+    metrics = MlflowClient().get_run(run_id).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(metrics)
+    history = len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage"))
+    with tracking.active_run(run_id=run_id):  # evaluate resuming the training run
+        time.sleep(1.5)
+    assert len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage")) == history
+    captured = capsys.readouterr()
+    assert "system metrics" not in captured.out + captured.err

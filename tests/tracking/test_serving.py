@@ -1,0 +1,66 @@
+"""`mnistflow serve` (`mlflow models serve`) on the champion, bound to loopback, answers like `mnistflow predict`,
+without TensorFlow's native start-up lines."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mnistflow.cli import app
+
+from conftest import free_port
+
+pytestmark = pytest.mark.slow
+# What TensorFlow's native libraries print while loading, e.g. "E0000 00:00:17... cuda_platform.cc:52] failed
+# call to cuInit" or "I0000 00:00:17... port.cc:153] oneDNN custom operations are on".
+NATIVE_LINE = re.compile(r"^[IWE]\d{4} |^WARNING: All log messages before absl")
+
+
+def _wait_until_up(port: int, server: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"server exited: {server.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError("server did not come up")
+
+
+def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
+    make_run(0.9)
+    runner = CliRunner()
+    assert runner.invoke(app, ["register"]).exit_code == 0
+    np.save(tmp_path / "digits.npy", raw_mnist["x_test"][:8])
+    local = json.loads(runner.invoke(app, ["predict", "--json", str(tmp_path / "digits.npy")]).stdout)
+    port = free_port()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(["mnistflow", "serve", "--port", str(port)], env=environment, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        _wait_until_up(port, server)
+        body = json.dumps({"inputs": raw_mnist["x_test"][:8].astype(float).tolist()}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            served = np.array(json.loads(response.read())["predictions"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0]
+    assert not [line for line in output.splitlines() if NATIVE_LINE.match(line)], output[-3000:]  # quiet
+    assert "Listening at: http://127.0.0.1:" in output or "Uvicorn running on http://127.0.0.1:" in output, output
+    assert served.shape == (8, 10)
+    assert served.argmax(axis=1).tolist() == [row["label"] for row in local]
+    np.testing.assert_allclose(served, [row["probabilities"] for row in local], atol=1e-5)

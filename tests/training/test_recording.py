@@ -1,0 +1,68 @@
+"""What a run records: training params and per-epoch metrics, then the evaluation's params and reports."""
+
+import json
+
+from mlflow import MlflowClient
+
+from mnistflow import tracking
+from mnistflow.core.params import parse_params
+from mnistflow.training import recording
+from mnistflow.training.loop import CompiledModels
+
+from conftest import small_params
+
+
+def test_a_study_run_records_every_param_once_and_its_reports(store, small_splits):
+    params = parse_params(small_params(train={"epochs": 2}))
+    tracking.connect("recording")
+    with tracking.active_run() as run_id:
+        row = recording.train_and_evaluate(params, small_splits, CompiledModels())
+    run = MlflowClient().get_run(run_id)
+    sections = {name.split(".")[0] for name in run.data.params}
+    assert sections == {*recording.TRAINING_SECTIONS, "review"}
+    raw = small_params()  # every training param once; of the model section, the chosen architecture's only
+    training = sum(len(raw[section]) for section in recording.TRAINING_SECTIONS) - 2 + len(raw["model"]["mlp"])
+    assert len(run.data.params) == training + 6  # + the review's counts: relabel / exclude / keep x train / test
+    evaluation = {key for key in run.data.tags if key.split(".")[0] in recording.EVALUATION_SECTIONS}
+    assert evaluation == {f"{section}.{key}" for section in recording.EVALUATION_SECTIONS for key in raw[section]}
+    assert run.data.tags["label_suspects_probabilities"] == "this model"
+    assert run.data.metrics["training_seconds"] > 0
+    assert [point.step for point in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2]
+    assert row["status"] == "FINISHED" and row["test_accuracy"] == run.data.metrics["test_accuracy"]
+    assert {"final_collapsed_classes", "epochs_collapsed", "min_class_recall_final"} <= set(row)
+    artifacts = {item.path for item in MlflowClient().list_artifacts(run_id)}
+    assert {"figures", "errors", "confusion_matrix.json"} <= artifacts
+    inputs = {item.dataset.name: item for item in run.inputs.dataset_inputs}  # the splits, with their digests
+    assert set(inputs) == {"mnist-train", "mnist-validation", "mnist-test"}
+    description = run.data.tags[tracking.DESCRIPTION_TAG]  # training's paragraph, then the evaluation's
+    assert description.startswith("**mlp** (units 64,") and "\n\nTest accuracy **" in description
+    profile = json.loads(inputs["mnist-train"].dataset.profile)
+    assert profile["features_shape"] == [len(small_splits["train"].labels), 784]
+    assert [tag.value for tag in inputs["mnist-test"].tags if tag.key == "mlflow.data.context"] == ["test"]
+    assert run.data.tags[tracking.MODEL_URI_TAG].startswith("models:/")  # MLflow 3: a logged model, not an artifact
+    images = [item.path for item in MlflowClient().list_artifacts(run_id, "images")]  # the recall chart per epoch
+    steps = sorted(path.split("+step+")[1].split("+")[0] for path in images
+                   if recording.RECALL_CHART in path and path.endswith(".png"))
+    assert [int(step) for step in steps] == [2], images  # 2 short epochs: the chart of the last one
+
+
+def test_the_train_stage_logs_only_the_params_it_declares(store, small_splits):
+    params = parse_params(small_params())
+    tracking.connect("sections")
+    with tracking.active_run() as run_id:
+        recording.start(params, small_splits)
+    logged = MlflowClient().get_run(run_id).data.params
+    assert logged and all(name.split(".")[0] in recording.TRAINING_SECTIONS for name in logged)
+    assert "evaluate.label_issues_top_k" not in logged
+
+
+def test_the_run_description_names_the_model_the_training_and_the_outcome(small_model):
+    _, records, _ = small_model
+    params = parse_params(small_params(model={"arch": "cnn"}))
+    text = recording.training_description(params, records)
+    assert text.startswith("**cnn** (filters 32, dense_units 256, conv_dropout 0.25, dense_dropout 0.5); 2 epochs")
+    assert f"Validation accuracy {records[-1].metrics['val_accuracy']:.4f}" in text
+    assert recording.test_outcome({"test_accuracy": 0.99431, "test_macro_f1": 0.9941}, []) == \
+        "Test accuracy **0.9943**, macro F1 0.9941; no class collapsed."
+    assert "collapsed classes on the test set: [4, 9]" in recording.test_outcome(
+        {"test_accuracy": 0.9, "test_macro_f1": 0.8}, [4, 9])
