@@ -13,6 +13,7 @@ The CNN peers train configs/cnn.yaml's network (two 5x5 stride-2 ReLU convolutio
 Dense 128, dropout, Dense 10) with Adam on its batch size, timing the training steps only (mnistflow's shifted
 images are drawn before its epoch clock starts):
 - mnistflow-cnn: pipeline.train_model with params.yaml + configs/cnn.yaml;
+- mnistflow-native, mnistflow-cnn-native: the same two with train.numerics native (the CPU's widest kernels);
 - torch-cnn-eager: the same network in PyTorch eager, flushed denormals, at configs/cnn.yaml's thread count.
 """
 
@@ -47,14 +48,14 @@ def cnn_params(epochs: int):
     return apply_overrides(read_yaml(REPO / "params.yaml"), overrides)
 
 
-def mnistflow_epochs(epochs: int, cnn: bool = False) -> list[float]:
+def mnistflow_epochs(epochs: int, cnn: bool = False, numerics: str = "portable") -> list[float]:
     import dataclasses
 
     from mnistflow.training import pipeline
 
     params, train, validation = splits()
-    params = cnn_params(epochs) if cnn else dataclasses.replace(
-        params, train=dataclasses.replace(params.train, epochs=epochs))
+    params = cnn_params(epochs) if cnn else params
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, epochs=epochs, numerics=numerics))
     _, records = pipeline.train_model(params, train, validation)
     return [record.metrics["epoch_seconds"] for record in records]
 
@@ -160,6 +161,8 @@ def jax_epochs(epochs: int) -> list[float]:
 
 
 PEERS = {"mnistflow": mnistflow_epochs, "mnistflow-cnn": lambda epochs: mnistflow_epochs(epochs, cnn=True),
+         "mnistflow-native": lambda epochs: mnistflow_epochs(epochs, numerics="native"),
+         "mnistflow-cnn-native": lambda epochs: mnistflow_epochs(epochs, cnn=True, numerics="native"),
          "torch-cnn-eager": torch_cnn_epochs, "torch-eager": lambda epochs: torch_epochs(epochs, compiled=False),
          "torch-compile": lambda epochs: torch_epochs(epochs, compiled=True), "jax-scan": jax_epochs}
 

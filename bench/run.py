@@ -14,7 +14,8 @@ Measures, each training peer in a process of its own (bench/peers.py), at its be
   system metrics) and off (3 alternating pairs);
 - wall time of a cold `dvc repro` (fresh clone, empty DVC cache, new store) and of a no-op one;
 - study throughput in runs per minute (classic-failure and fixed, 2 seeds each, 20 epochs);
-- training s/epoch of configs/cnn.yaml's CNN: mnistflow against the same network in PyTorch eager.
+- training s/epoch of configs/cnn.yaml's CNN: mnistflow against the same network in PyTorch eager;
+- the price of portable numerics (train.numerics, the default) against native, for the MLP and the CNN.
 
 Prints one table with the targets and writes bench/results/bench.json.
 """
@@ -35,8 +36,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_IMAGES, BATCH, UNITS = 55_000, 64, 64
-PEERS = ("mnistflow", "jax-scan", "torch-eager", "torch-compile")
-CNN_PEERS = ("mnistflow-cnn", "torch-cnn-eager")
+PEERS = ("mnistflow", "mnistflow-native", "jax-scan", "torch-eager", "torch-compile")
+CNN_PEERS = ("mnistflow-cnn", "mnistflow-cnn-native", "torch-cnn-eager")
 # (m, k, n) of each matmul in one training step: forward, then the gradients (no gradient for the input).
 STEP_MATMULS = ((BATCH, 784, UNITS), (BATCH, UNITS, 10), (UNITS, BATCH, 10), (BATCH, 10, UNITS), (784, BATCH, UNITS))
 
@@ -175,6 +176,11 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
     if "torch-eager" in peers:
         ratio = ours / peers["torch-eager"]["seconds_per_epoch"]
         checks.append(("training <= 0.5 x PyTorch eager (flushed)", f"{ratio:.2f} x", ratio <= 0.5))
+    for portable, native, name in (("mnistflow", "mnistflow-native", "MLP"),
+                                   ("mnistflow-cnn", "mnistflow-cnn-native", "CNN")):
+        if {portable, native} <= set(peers):
+            ratio = peers[portable]["seconds_per_epoch"] / peers[native]["seconds_per_epoch"]
+            checks.append((f"{name} portable numerics <= 1.10 x native", f"{ratio:.2f} x", ratio <= 1.10))
     checks.append(("training <= 2.0 x the binding floor", f"{ours / floor:.2f} x", ours / floor <= 2.0))
     if {"mnistflow-cnn", "torch-cnn-eager"} <= set(peers):
         ratio = peers["mnistflow-cnn"]["seconds_per_epoch"] / peers["torch-cnn-eager"]["seconds_per_epoch"]

@@ -129,11 +129,12 @@ def restore_signal_handlers():
 
 @pytest.fixture(scope="session", autouse=True)
 def tensorflow_threads() -> None:
-    """TensorFlow in the test process runs with params.yaml's thread count, like every launcher."""
+    """TensorFlow in the test process runs with params.yaml's threads and numerics, like every launcher."""
     from mnistflow.core import runtime
     from mnistflow.core.params import parse_params
 
-    runtime.configure(parse_params(default_params()).train.threads)
+    train = parse_params(default_params()).train
+    runtime.configure(train.threads, train.numerics)
 
 
 @pytest.fixture(scope="session")

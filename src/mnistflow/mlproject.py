@@ -15,6 +15,7 @@ PARAMETERS = MappingProxyType({
     "arch": "model.arch", "epochs": "train.epochs", "units": "model.mlp.units", "learning_rate": "train.learning_rate",
     "batch_size": "train.batch_size", "seed": "train.seed", "loss": "train.loss",
     "output_initializer": "model.mlp.output_initializer", "threads": "train.threads",
+    "numerics": "train.numerics",
     "scale": "prepare.scale", "validation_fraction": "prepare.validation_fraction",
 })
 ENTRY_STAGES = MappingProxyType({"main": (), "prepare": ("--single-item", "prepare"),

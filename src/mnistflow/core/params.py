@@ -25,6 +25,7 @@ INITIALIZERS = (
     "lecun_normal", "lecun_uniform", "random_normal", "random_uniform", "truncated_normal", "zeros",
 )
 LOSSES = ("crossentropy", "clipped_crossentropy")
+NUMERICS = ("portable", "native")
 SOURCES = ("file", "keras")
 MAX_THREADS = 256
 MAX_SHIFT = 8  # pixels; a 28x28 digit shifted further leaves the frame
@@ -113,6 +114,7 @@ class TrainParams:
     epochs: int
     augment_shift: int
     threads: int
+    numerics: str
 
     def __post_init__(self) -> None:
         _require(0 <= self.seed <= MAX_SEED, "train.seed", f"an integer in 0-{MAX_SEED}", self.seed)
@@ -126,6 +128,7 @@ class TrainParams:
         _require(0 <= self.augment_shift <= MAX_SHIFT, "train.augment_shift", f"an integer in 0-{MAX_SHIFT}",
                  self.augment_shift)
         _require(1 <= self.threads <= MAX_THREADS, "train.threads", f"an integer in 1-{MAX_THREADS}", self.threads)
+        _require_choice(self.numerics, "train.numerics", NUMERICS)
 
 
 @dataclasses.dataclass(frozen=True)

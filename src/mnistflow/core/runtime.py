@@ -1,4 +1,4 @@
-"""Process-wide TensorFlow settings: op determinism and thread counts, set before any op runs, and seeds.
+"""Process-wide TensorFlow settings, set before any op runs: numerics, op determinism, thread counts; seeds.
 
 Importing this module loads TensorFlow quietly: TensorFlow 2.21's native libraries print INFO lines (oneDNN,
 the CUDA stub, cuInit) while they load, before absl logging starts and regardless of TF_CPP_MIN_LOG_LEVEL.
@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -36,14 +37,67 @@ with native_stderr_silenced():
 
 from mnistflow.core.errors import ParamsError  # noqa: E402
 
+# Portable numerics: XLA's own code and oneDNN's kernels (which XLA calls for matrix products and
+# convolutions) both stop at AVX2 with FMA and 256-bit vectors, and XLA runs those calls on one thread, so
+# neither a wider vector unit nor the core count changes how a sum is split. Read when the first op runs.
+PORTABLE_XLA_FLAGS = ("--xla_cpu_max_isa=AVX2", "--xla_cpu_prefer_vector_width=256",
+                      "--xla_cpu_multi_thread_eigen=false")
+PORTABLE_ONEDNN_ISA = "AVX2"
+PORTABLE_CPU_FLAGS = ("avx2", "fma")
+NUMERICS_VARIABLE = "MNISTFLOW_NUMERICS"  # "<mode>:<pid>": the mode this process set for itself
 
-def configure(threads: int) -> None:
-    """Pin TensorFlow's CPU thread pools to `threads` and turn on op determinism.
+
+def _flag_name(flag: str) -> str:
+    return flag.split("=", 1)[0]
+
+
+def numerics_environment(mode: str, environment: Mapping[str, str], pid: int) -> dict[str, str | None]:
+    """The variables (None: unset) that put process `pid`, started with `environment`, in numerics `mode`.
+
+    Other XLA flags the user set are kept; native takes back only what portable set.
+    """
+    ours = {_flag_name(flag) for flag in PORTABLE_XLA_FLAGS}
+    kept = [flag for flag in environment.get("XLA_FLAGS", "").split() if _flag_name(flag) not in ours]
+    if mode == "portable":
+        return {"XLA_FLAGS": " ".join([*kept, *PORTABLE_XLA_FLAGS]), "ONEDNN_MAX_CPU_ISA": PORTABLE_ONEDNN_ISA,
+                NUMERICS_VARIABLE: f"{mode}:{pid}"}
+    inherited_portable = environment.get(NUMERICS_VARIABLE, "").startswith("portable:")
+    onednn = None if inherited_portable else environment.get("ONEDNN_MAX_CPU_ISA")
+    return {"XLA_FLAGS": " ".join(kept) or None, "ONEDNN_MAX_CPU_ISA": onednn, NUMERICS_VARIABLE: f"{mode}:{pid}"}
+
+
+def missing_cpu_flags(cpuinfo: str) -> list[str]:
+    """The CPU features portable numerics need that /proc/cpuinfo's text does not list."""
+    listed = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return [flag for flag in PORTABLE_CPU_FLAGS if flag not in listed]
+
+
+def set_numerics(mode: str) -> None:
+    """Put this process in numerics `mode`; a process whose mode is already set cannot switch."""
+    current = os.environ.get(NUMERICS_VARIABLE, "")
+    if current.endswith(f":{os.getpid()}") and not current.startswith(f"{mode}:"):
+        raise ParamsError(f"train.numerics is {mode}, but TensorFlow in this process already runs with "
+                          f"{current.split(':')[0]} numerics; start a new process")
+    cpuinfo = Path("/proc/cpuinfo")
+    missing = missing_cpu_flags(cpuinfo.read_text()) if mode == "portable" and cpuinfo.exists() else []
+    if missing:
+        raise ParamsError(f"train.numerics portable needs an x86-64 CPU with AVX2 and FMA; this one lacks "
+                          f"{', '.join(missing)} (set train.numerics: native)")
+    for variable, value in numerics_environment(mode, os.environ, os.getpid()).items():
+        if value is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = value
+
+
+def configure(threads: int, numerics: str) -> None:
+    """Set the numerics mode, pin TensorFlow's CPU thread pools to `threads` and turn on op determinism.
 
     The thread count is part of a run's configuration (`train.threads`): XLA and oneDNN split sums by
     thread, so another count gives other low-order bits. TensorFlow fixes its pools when its runtime
     starts, so a process that already runs with another count cannot honour the request: that is an error.
     """
+    set_numerics(numerics)
     current = tf.config.threading.get_intra_op_parallelism_threads()
     if current != threads:
         try:

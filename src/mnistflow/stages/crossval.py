@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from mnistflow.core import runtime
     from mnistflow.training import crossval, fold_runs  # TensorFlow loads only when the stage is on
 
-    runtime.configure(params.train.threads)
+    runtime.configure(params.train.threads, params.train.numerics)
 
     pool = crossval.pool_of([train, validation])
     folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed)

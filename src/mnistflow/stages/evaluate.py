@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(arguments.params)
     test = mnist.load_split(Path(arguments.prepared) / "test.npz")
     run_id = read_run_id(arguments.run_file)
-    runtime.configure(params.train.threads)
+    runtime.configure(params.train.threads, params.train.numerics)
     from mnistflow import tracking
     from mnistflow.training import evaluation, pipeline, recording
 

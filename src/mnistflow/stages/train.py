@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     prepared = Path(arguments.prepared)
     train, validation = (mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
     mnist.check_batch_fits(params.train.batch_size, train)
-    runtime.configure(params.train.threads)
+    runtime.configure(params.train.threads, params.train.numerics)
     from mnistflow import tracking
     from mnistflow.training import pipeline, progress, recording  # TensorFlow, MLflow load after inputs pass
     from mnistflow.training.loop import CompiledModels

@@ -27,7 +27,7 @@ def train_model(params: Params, train: Split, validation: Split, callbacks: Sequ
     model, which is returned, so the caller never holds the shared one.
     """
     check_batch_fits(params.train.batch_size, train)
-    runtime.configure(params.train.threads)
+    runtime.configure(params.train.threads, params.train.numerics)
     runtime.seed_everything(params.train.seed)
     model = build_model(params.model)
     compiled = (compiled_models or CompiledModels()).get(params)
