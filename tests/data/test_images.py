@@ -41,6 +41,21 @@ def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
         load_digits(path)
 
 
+@pytest.mark.parametrize(("pixel", "message"), [
+    (1e39, r"holds NaN or infinite pixels \(in float32\); expected values in 0-255"),  # finite only in float64
+    (np.nan, r"holds NaN or infinite pixels \(in float32\); expected values in 0-255"),
+    (256.0, "holds pixels from 0 to 256; expected values in 0-255"),
+    (-1.0, "holds pixels from -1 to 0; expected values in 0-255"),
+    (1e30, "holds pixels from 0 to 1e[+]30; expected values in 0-255"),
+])
+def test_npy_pixels_are_checked_after_the_cast_and_against_0_to_255(tmp_path, pixel, message):
+    array = np.zeros((2, 28, 28), np.float64)
+    array[1, 5, 5] = pixel
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(ImageFileError, match=f"bad.npy: {message}"):
+        load_digits(tmp_path / "bad.npy")
+
+
 def test_blank_image_gives_blank_frame():
     assert not mnist_frame(np.zeros((50, 40))).any()
 

@@ -130,6 +130,16 @@ def _load_array(path: Path) -> np.ndarray:
                              f"got {array.dtype} {array.shape}")
     if len(array) == 0:
         raise ImageFileError(f"{path}: holds no image (shape {array.shape})")
-    if not np.isfinite(array).all():
-        raise ImageFileError(f"{path}: holds NaN or infinite pixels; expected finite values in 0-255")
-    return array.astype(np.float32)
+    return _checked_pixels(array, path)
+
+
+def _checked_pixels(array: np.ndarray, path: Path) -> np.ndarray:
+    """The pixels as float32, checked after the cast: a finite float64 such as 1e39 is infinite in float32."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        pixels = array.astype(np.float32)
+    if not np.isfinite(pixels).all():
+        raise ImageFileError(f"{path}: holds NaN or infinite pixels (in float32); expected values in 0-255")
+    low, high = float(pixels.min()), float(pixels.max())
+    if low < 0 or high > 255:
+        raise ImageFileError(f"{path}: holds pixels from {low:g} to {high:g}; expected values in 0-255")
+    return pixels
