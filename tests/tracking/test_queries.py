@@ -19,6 +19,21 @@ def test_runs_table_uses_plain_param_and_metric_names(make_run):
         queries.runs_table(make_run.experiment_id, "params.nonsense ===")
 
 
+def test_a_param_named_like_a_metric_keeps_its_own_column(store):
+    """`mlflow run` logs its entry point's params (`loss=''`), and the pipeline logs the metric `loss`."""
+    from mnistflow.analysis.comparison import comparison_table, to_markdown
+
+    experiment_id = tracking.connect("clash")
+    for units, loss in (("64", ""), ("128", "crossentropy")):
+        with tracking.active_run():
+            tracking.log_params({"loss": loss, "model.arch": "mlp", "model.mlp.units": units})
+            tracking.log_metrics({"loss": 0.1, "test_accuracy": 0.9})
+    table, params, _ = queries.runs_table(experiment_id)
+    assert "params.loss" in params and table.columns.is_unique
+    assert sorted(table["params.loss"]) == ["", "crossentropy"] and list(table["loss"]) == [0.1, 0.1]
+    assert "params.loss" in to_markdown(comparison_table(table, params))
+
+
 def test_study_children_and_the_finished_ones(store):
     experiment_id = tracking.connect("children")
     with tracking.active_run() as parent:

@@ -23,11 +23,17 @@ def _search(experiment_ids: list[str], query: str) -> pd.DataFrame:
 def runs_table(experiment_id: str, filter_string: str = "", include_unfinished: bool = False
                ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """(table, param names, metric names): one row per run with run_id, run_name, status, every param under
-    its dotted name and every metric under its name. MLflow's own column names stay in this module."""
+    its dotted name and every metric under its name. MLflow's own column names stay in this module.
+
+    Params and metrics are separate namespaces: a param that shares a metric's name (`loss`, logged by hand
+    or by an `mlflow run` entry point) keeps its `params.` prefix, so no two columns have one name.
+    """
     status = "" if include_unfinished else "attributes.status = 'FINISHED'"
     runs = _search([experiment_id], " and ".join(part for part in (status, filter_string) if part))
-    params = [column.removeprefix("params.") for column in runs.columns if column.startswith("params.")]
     metrics = [column.removeprefix("metrics.") for column in runs.columns if column.startswith("metrics.")]
+    params = [column.removeprefix("params.") for column in runs.columns if column.startswith("params.")]
+    params = [f"params.{name}" if name in metrics or name in ("run_id", "run_name", "status") else name
+              for name in params]
     renamed = {"tags.mlflow.runName": "run_name", **{f"params.{name}": name for name in params},
                **{f"metrics.{name}": name for name in metrics}}
     columns = ["run_id", "run_name", "status", *params, *metrics]
