@@ -13,12 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mnistflow.core import process
 from mnistflow.stages import prepare
 
-from conftest import RAW_DATA, REPO, free_port, make_project, small_params, tool_environment, write_yaml
+from conftest import (
+    RAW_DATA,
+    REPO,
+    commit_all,
+    free_port,
+    make_project,
+    repro,
+    small_params,
+    tool_environment,
+    write_yaml,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,11 +40,11 @@ def _start(arguments: list[str], cwd: Path, store: str, extra: dict | None = Non
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def _wait_for(condition, seconds: float = 240) -> None:
+def _wait_for(condition, seconds: float = 240, poll: float = 0.5) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
+        time.sleep(poll)
 
 
 def _running(client: MlflowClient) -> list:
@@ -55,6 +66,51 @@ def test_sigterm_during_training_ends_the_run_killed_without_outs(store, tmp_pat
     assert [run.info.status for run in runs] == ["KILLED"]
     assert not any((tmp_path / name).exists() for name in ("model.keras", "history.csv", "run.json"))
     assert not list(tmp_path.glob(".model*")) and not list(tmp_path.glob(".run*"))
+
+
+def test_sigterm_while_the_trained_model_is_logged_leaves_no_out_of_a_killed_run(store, tmp_path):
+    """The signal lands after training, while the model is being logged: the run is KILLED with no outs, or
+    (if the run had already ended) FINISHED with all of them."""
+    epochs = 30
+    params = write_yaml(tmp_path / "params.yaml", small_params(train={"epochs": epochs}))
+    prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--out", str(tmp_path / "prepared")])
+    stage = _start([sys.executable, "-m", "mnistflow.stages.train", "--params", str(params), "--prepared",
+                    "prepared", "--model", "model.keras", "--history", "history.csv", "--run-file", "run.json"],
+                   tmp_path, store)
+
+    def history_written() -> bool:  # the whole history, at its place or beside it: training is over
+        return any(len(path.read_text().splitlines()) == epochs + 1 for path in tmp_path.glob("*history*.csv"))
+
+    _wait_for(history_written, poll=0.02)
+    stage.send_signal(signal.SIGTERM)
+    output = stage.communicate(timeout=120)[0]
+    status = MlflowClient().search_runs(["1"])[0].info.status
+    outs = [name for name in ("model.keras", "history.csv", "run.json") if (tmp_path / name).exists()]
+    assert (status, outs) in (("KILLED", []), ("FINISHED", ["model.keras", "history.csv", "run.json"])), output
+    assert not [path.name for path in tmp_path.glob(".*") if path.name.startswith((".model", ".history", ".run"))]
+
+
+def test_sigterm_to_dvc_repro_keeps_the_previous_outs(tmp_path):
+    project = make_project(tmp_path / "project")
+    repro(project)
+    commit_all(project)
+    previous = {name: (project / "models" / name).read_bytes() for name in ("model.keras", "run.json", "history.csv")}
+    locked_train = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["train"]
+    write_yaml(project / "params.yaml", small_params(train={"epochs": 5000}))
+    store = f"sqlite:///{project / 'mlflow.db'}"
+    dvc = subprocess.Popen(["dvc", "repro"], cwd=project, env=tool_environment(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    client = MlflowClient(tracking_uri=store)
+    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+    os.killpg(dvc.pid, signal.SIGTERM)
+    output = dvc.communicate(timeout=120)[0]
+    assert dvc.returncode != 0, output[-3000:]
+    assert {name: (project / "models" / name).read_bytes() for name in previous} == previous
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    assert lock["train"] == locked_train  # crossval (off) may have finished; train's entry and outs stay
+    dvc_status = subprocess.run(["dvc", "status", "train"], cwd=project, capture_output=True, text=True,
+                                env=tool_environment()).stdout
+    assert "modified:           train" in dvc_status and "deleted" not in dvc_status, dvc_status  # outs intact
 
 
 def test_sigterm_during_a_study_leaves_no_run_running(store, tmp_path):

@@ -34,6 +34,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(temporary)
 
 
+def temporary_sibling(path: str | Path) -> Path:
+    """A new, empty temporary file beside `path` (same folder, so a rename into place is atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    return Path(temporary)
+
+
+def move_into_place(moves: dict[Path, Path]) -> None:
+    """Rename each finished temporary file onto its destination."""
+    for temporary, destination in moves.items():
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, destination)
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(text)

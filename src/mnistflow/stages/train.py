@@ -41,25 +41,40 @@ def main(argv: list[str] | None = None) -> None:
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
     name = tracking.run_name(f"dvc repro {params.model.arch} seed={params.train.seed}")
-    with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
-        epoch_logger = recording.start(params, {"train": train, "validation": validation})
-        recording.log_review(review.read_summary(prepared)["counts"])
-        with progress.EpochProgress(console, params.train.epochs) as show_progress:
-            model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
-                                                  CompiledModels())
-        if records[-1].collapsed:
-            print(f"warning: training ended with collapsed classes {records[-1].collapsed} "
-                  f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
-        pipeline.save_model(model, arguments.model)
-        pipeline.write_history(arguments.history, pipeline.history_rows(records))
-        try:
-            recording.log_training(params, model, records, validation)
-        except tracking.STORE_FAILURES as error:  # keep the work, say where it is
-            raise tracking.TrackingError(
-                f"the tracking store failed after training ({tracking.describe(error)}); the trained model "
-                f"and per-epoch metrics are kept in {arguments.model} and {arguments.history}") from None
-        atomic.write_json(arguments.run_file, {"run_id": run_id})
+    # The outs are written beside their places and moved in only once the run has FINISHED: a signal at any
+    # point leaves the previous outs (DVC keeps them: persist in dvc.yaml) or the complete new ones.
+    outs = {atomic.temporary_sibling(arguments.model): Path(arguments.model),
+            atomic.temporary_sibling(arguments.history): Path(arguments.history)}
+    model_file, history_file = outs
+    try:
+        with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
+            epoch_logger = recording.start(params, {"train": train, "validation": validation})
+            recording.log_review(review.read_summary(prepared)["counts"])
+            with progress.EpochProgress(console, params.train.epochs) as show_progress:
+                model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
+                                                      CompiledModels())
+            if records[-1].collapsed:
+                print(f"warning: training ended with collapsed classes {records[-1].collapsed} "
+                      f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
+            pipeline.save_model(model, model_file)
+            pipeline.write_history(history_file, pipeline.history_rows(records))
+            try:
+                recording.log_training(params, model, records, validation)
+            except tracking.STORE_FAILURES as error:  # keep the work, say where it is
+                atomic.move_into_place(outs)
+                raise tracking.TrackingError(
+                    f"the tracking store failed after training ({tracking.describe(error)}); the trained model "
+                    f"and per-epoch metrics are kept in {arguments.model} and {arguments.history}") from None
+        tracking.runs.uninterrupted(_finish)(outs, arguments.run_file, run_id)
+    finally:
+        for temporary in outs:
+            temporary.unlink(missing_ok=True)
 
+
+def _finish(outs: dict[Path, Path], run_file: str, run_id: str) -> None:
+    """Move the finished run's outs into place and name the run, with Ctrl-C and SIGTERM held meanwhile."""
+    atomic.move_into_place(outs)
+    atomic.write_json(run_file, {"run_id": run_id})
 
 if __name__ == "__main__":
     main()
