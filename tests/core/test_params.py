@@ -16,14 +16,14 @@ def test_default_params_file_parses_into_the_classic_configuration():
 @pytest.mark.parametrize(("section", "key", "value", "message"), [
     ("train", "epochs", 0, "train.epochs must be an integer >= 1, got 0"),
     ("train", "epochs", -3, "train.epochs must be an integer >= 1"),
-    ("model.mlp", "units", 0, "model.mlp.units must be an integer >= 1"),
+    ("model.mlp", "units", 0, "model.mlp.units must be an integer in 1-65536"),
     ("train", "batch_size", 0, "train.batch_size must be an integer >= 1"),
     ("train", "optimizer", "adamm", "train.optimizer must be one of adam"),
     ("model.mlp", "activation", "relux", "model.mlp.activation must be one of"),
     ("model.mlp", "hidden_initializer", "gaussian", "model.mlp.hidden_initializer must be one of"),
     ("model.mlp", "output_initializer", "gaussian", "model.mlp.output_initializer must be one of"),
     ("train", "loss", "mse", "train.loss must be one of crossentropy, clipped_crossentropy"),
-    ("train", "learning_rate", 0, "train.learning_rate must be a number > 0"),
+    ("train", "learning_rate", 0, "train.learning_rate must be a number in (0, 10]"),
     ("train", "epochs", "20", "train.epochs must be int, got '20'"),
     ("model.mlp", "units", True, "model.mlp.units must be an integer"),
     ("prepare", "validation_fraction", 0, "prepare.validation_fraction must be in (0, 1)"),
@@ -31,7 +31,7 @@ def test_default_params_file_parses_into_the_classic_configuration():
     ("prepare", "scale", "yes", "prepare.scale must be bool"),
     ("diagnostics", "collapse_threshold", 1.5, "diagnostics.collapse_threshold must be in (0, 1)"),
     ("model", "arch", "resnet", "model.arch must be one of mlp, cnn"),
-    ("model.cnn", "filters", 0, "model.cnn.filters must be an integer >= 1"),
+    ("model.cnn", "filters", 0, "model.cnn.filters must be an integer in 1-65536"),
     ("model.cnn", "dense_dropout", 1.0, "model.cnn.dense_dropout must be in [0, 1)"),
     ("train", "augment_shift", 9, "train.augment_shift must be an integer in 0-8"),
     ("train", "learning_rate_decay", 0, "train.learning_rate_decay must be in (0, 1]"),
@@ -45,6 +45,17 @@ def test_bad_value_is_rejected_naming_key_and_expectation(section, key, value, m
     with pytest.raises(ParamsError) as error:
         parse_params(raw)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("train.learning_rate", float("inf"), r"train.learning_rate must be a number in \(0, 10\], got inf"),
+    ("train.learning_rate", 1e9, r"train.learning_rate must be a number in \(0, 10\], got 1000000000.0"),
+    ("model.mlp.units", 10**12, "model.mlp.units must be an integer in 1-65536, got 1000000000000"),
+    ("model.cnn.dense_units", 10**6, "model.cnn.dense_units must be an integer in 1-65536, got 1000000"),
+])
+def test_nonsense_sizes_are_refused_with_the_bound(key, value, message):
+    with pytest.raises(ParamsError, match=message):
+        apply_overrides(small_params(), {key: value})
 
 
 def test_unknown_key_is_rejected_with_its_dotted_name():

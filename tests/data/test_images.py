@@ -56,6 +56,17 @@ def test_npy_pixels_are_checked_after_the_cast_and_against_0_to_255(tmp_path, pi
         load_digits(tmp_path / "bad.npy")
 
 
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    with pytest.raises(ImageFileError, match=f"{tmp_path}: is a folder; give the image files in it"):
+        load_digits(tmp_path)
+
+
+def test_an_image_bomb_is_refused_by_its_size_before_decoding(tmp_path):
+    Image.new("L", (8000, 6000)).save(tmp_path / "huge.png")  # 48 megapixels; decoding would take 48 MB and more
+    with pytest.raises(ImageFileError, match="huge.png: 8000x6000 pixels is over the limit of 40,000,000 pixels"):
+        load_digits(tmp_path / "huge.png")
+
+
 def test_blank_image_gives_blank_frame():
     assert not mnist_frame(np.zeros((50, 40))).any()
 

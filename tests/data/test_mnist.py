@@ -18,6 +18,22 @@ def _write(path, arrays):
     return path
 
 
+def test_a_corrupt_deflate_stream_is_one_line(tmp_path):
+    import zipfile
+
+    arrays = {"x_test": np.zeros((100, 28, 28), np.uint8)}
+    path = tmp_path / "bad.npz"
+    np.savez_compressed(path, **arrays)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start + 10:start + 30] = b"\xff" * 20  # inside the compressed bytes: the CRC check never runs
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=f"{path}: not a readable .npz archive"):
+        mnist.load_mnist(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match=f"{tmp_path / 'none.npz'}: data file not found"):
         mnist.load_mnist(tmp_path / "none.npz")

@@ -38,13 +38,16 @@ def test_rows_round_trip(tmp_path, raw_labels):
 @pytest.mark.parametrize(("line", "message"), [
     ("valid,1,{train1},2,", "line 2: split 'valid' is not one of train, test"),
     ("train,60000,5,2,", "line 2: index 60000 is outside 0-59999"),
-    ("test,x,5,2,", "line 2: index 'x' is not an integer"),
+    ("test,x,5,2,", "line 2: index 'x' is not an integer (ASCII digits 0-9)"),
     ("train,1,{train1},12,relabel", "line 2: suggested 12 is outside 0-9"),
     ("train,1,-1,2,", "line 2: given -1 is outside 0-9"),
     ("train,1,{wrong1},2,", "line 2: given {wrong1}, but train image #1 is labelled {train1} in the raw data"),
     ("train,1,{train1},2,delete", "line 2: verdict 'delete' is not one of relabel, exclude, keep (or empty)"),
     ("train,1,{train1},{train1},relabel", "line 2: relabel to {train1}, the label it already has"),
     ("train,1,{train1},2,\ntrain,1,{train1},3,keep", "line 3: train image #1 is already on line 2"),
+    ("train,\u0660,{train1},2,", "line 2: index '\u0660' is not an integer (ASCII digits 0-9)"),  # Arabic zero
+    ("train,1_0,{train1},2,", "line 2: index '1_0' is not an integer (ASCII digits 0-9)"),
+    ("train,1,{train1},2,keep,note", "line 2: 6 fields, expected 5 (split,index,given,suggested,verdict)"),
 ])
 def test_a_malformed_row_is_named_in_one_line(tmp_path, raw_labels, line, message):
     values = {"train1": int(raw_labels["train"][1]), "wrong1": (int(raw_labels["train"][1]) + 1) % 10}
@@ -52,6 +55,23 @@ def test_a_malformed_row_is_named_in_one_line(tmp_path, raw_labels, line, messag
     with pytest.raises(DataError) as raised:
         review.read_rows(tmp_path / "review.csv", raw_labels)
     assert str(raised.value) == f"{tmp_path / 'review.csv'} {message.format(**values)}"
+
+
+def test_a_review_file_with_a_bom_is_read(tmp_path, raw_labels):
+    row = _row(raw_labels, "train", 7, "relabel")
+    (tmp_path / "review.csv").write_text(f"{HEADER}train,7,{row.given},{row.suggested},relabel\n", encoding="utf-8-sig")
+    assert review.read_rows(tmp_path / "review.csv", raw_labels) == [row]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (HEADER.encode() + b"train,1,\xff,2,\n", r"review.csv: not UTF-8 text \(byte 44\)"),
+    (HEADER.encode() + b'train,1,"' + b"x" * 200_000 + b'",2,\n',
+     r"review.csv: not a readable CSV file \(field larger"),
+])
+def test_an_unreadable_review_file_is_one_line(tmp_path, raw_labels, content, message):
+    (tmp_path / "review.csv").write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        review.read_rows(tmp_path / "review.csv", raw_labels)
 
 
 def test_a_wrong_header_is_named(tmp_path, raw_labels):

@@ -30,6 +30,8 @@ SOURCES = ("file", "keras")
 MAX_THREADS = 256
 MAX_SHIFT = 8  # pixels; a 28x28 digit shifted further leaves the frame
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+MAX_UNITS = 65_536  # a layer's width; beyond it the weights alone outgrow any machine that trains MNIST
+MAX_LEARNING_RATE = 10.0  # a larger step diverges for every optimizer offered here
 
 
 def _require(condition: bool, key: str, expected: str, value: Any) -> None:
@@ -69,7 +71,7 @@ class MlpParams:
     output_initializer: str
 
     def __post_init__(self) -> None:
-        _require(self.units >= 1, "model.mlp.units", "an integer >= 1", self.units)
+        _require(1 <= self.units <= MAX_UNITS, "model.mlp.units", f"an integer in 1-{MAX_UNITS}", self.units)
         _require_choice(self.activation, "model.mlp.activation", ACTIVATIONS)
         _require_choice(self.hidden_initializer, "model.mlp.hidden_initializer", INITIALIZERS)
         _require_choice(self.output_initializer, "model.mlp.output_initializer", INITIALIZERS)
@@ -83,8 +85,9 @@ class CnnParams:
     dense_dropout: float
 
     def __post_init__(self) -> None:
-        _require(self.filters >= 1, "model.cnn.filters", "an integer >= 1", self.filters)
-        _require(self.dense_units >= 1, "model.cnn.dense_units", "an integer >= 1", self.dense_units)
+        _require(1 <= self.filters <= MAX_UNITS, "model.cnn.filters", f"an integer in 1-{MAX_UNITS}", self.filters)
+        _require(1 <= self.dense_units <= MAX_UNITS, "model.cnn.dense_units", f"an integer in 1-{MAX_UNITS}",
+                 self.dense_units)
         _require(0 <= self.conv_dropout < 1, "model.cnn.conv_dropout", "in [0, 1)", self.conv_dropout)
         _require(0 <= self.dense_dropout < 1, "model.cnn.dense_dropout", "in [0, 1)", self.dense_dropout)
 
@@ -120,7 +123,8 @@ class TrainParams:
         _require(0 <= self.seed <= MAX_SEED, "train.seed", f"an integer in 0-{MAX_SEED}", self.seed)
         _require_choice(self.loss, "train.loss", LOSSES)
         _require_choice(self.optimizer, "train.optimizer", OPTIMIZERS)
-        _require(self.learning_rate > 0, "train.learning_rate", "a number > 0", self.learning_rate)
+        _require(0 < self.learning_rate <= MAX_LEARNING_RATE, "train.learning_rate",
+                 f"a number in (0, {MAX_LEARNING_RATE:g}]", self.learning_rate)
         _require(0 < self.learning_rate_decay <= 1, "train.learning_rate_decay", "in (0, 1]",
                  self.learning_rate_decay)
         _require(self.batch_size >= 1, "train.batch_size", "an integer >= 1", self.batch_size)

@@ -74,6 +74,9 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     return np.clip(shifted, 0, 255).astype(np.float32)
 
 
+MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel photo frames in about a second; larger ones are refused unread
+
+
 def load_digits(path: str | Path) -> np.ndarray:
     """(N, 28, 28) float32 pixels from a PNG/JPEG (framed like MNIST) or an .npy of (28, 28) / (N, 28, 28)."""
     path = Path(path)
@@ -88,13 +91,18 @@ def load_photo(path: str | Path) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only: the size is known before decoding
+            if image.width * image.height > MAX_PHOTO_PIXELS:
+                raise ImageFileError(f"{path}: {image.width}x{image.height} pixels is over the limit of "
+                                     f"{MAX_PHOTO_PIXELS:,} pixels for a photo of a digit")
             return grayscale(image)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise ImageFileError(f"{path}: not a readable image ({error})") from None
 
 
 def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise ImageFileError(f"{path}: is a folder; give the image files in it (e.g. {path}/*.png)")
     if not path.is_file():
         raise ImageFileError(f"{path}: file not found")
     if path.stat().st_size == 0:

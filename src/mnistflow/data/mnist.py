@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import zipfile
+import zlib
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,7 +50,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             raise DataError(f"{path}: a single .npy array, expected an .npz archive of named arrays")
         with loaded as archive:
             return {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as error:
         raise DataError(f"{path}: not a readable .npz archive ({error})") from None
 
 

@@ -37,10 +37,11 @@ class Row:
 
 
 def _integer(text: str, column: str, where: str, low: int, high: int) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: {column} {text!r} is not an integer") from None
+    text = (text or "").strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):  # int() would take '1_0' and non-ASCII digits such as '٠'
+        raise DataError(f"{where}: {column} {text!r} is not an integer (ASCII digits 0-9)")
+    value = int(text)
     if not low <= value <= high:
         raise DataError(f"{where}: {column} {value} is outside {low}-{high}")
     return value
@@ -74,20 +75,31 @@ def read_rows(path: Path, raw_labels: Mapping[str, np.ndarray]) -> list[Row]:
     """Every row of the review file, validated; a missing file is an empty review."""
     if not path.exists():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise DataError(f"{path}: expected the header {','.join(COLUMNS)}, got {','.join(reader.fieldnames or [])}")
-        rows: list[Row] = []
-        seen: dict[tuple[str, int], int] = {}
-        for fields in reader:
-            where = f"{path} line {reader.line_num}"
-            row = parse_row(fields, where, raw_labels)
-            key = (row.split, row.index)
-            if key in seen:
-                raise DataError(f"{where}: {row.split} image #{row.index} is already on line {seen[key]}")
-            seen[key] = reader.line_num
-            rows.append(row)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is fine
+            return _parse_rows(path, csv.DictReader(handle), raw_labels)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+
+
+def _parse_rows(path: Path, reader: csv.DictReader, raw_labels: Mapping[str, np.ndarray]) -> list[Row]:
+    if tuple(reader.fieldnames or ()) != COLUMNS:
+        raise DataError(f"{path}: expected the header {','.join(COLUMNS)}, got {','.join(reader.fieldnames or [])}")
+    rows: list[Row] = []
+    seen: dict[tuple[str, int], int] = {}
+    for fields in reader:
+        where = f"{path} line {reader.line_num}"
+        if None in fields:  # DictReader files extra fields under the key None
+            raise DataError(f"{where}: {len(COLUMNS) + len(fields[None])} fields, expected {len(COLUMNS)} "
+                            f"({','.join(COLUMNS)})")
+        row = parse_row(fields, where, raw_labels)
+        key = (row.split, row.index)
+        if key in seen:
+            raise DataError(f"{where}: {row.split} image #{row.index} is already on line {seen[key]}")
+        seen[key] = reader.line_num
+        rows.append(row)
     return rows
 
 
