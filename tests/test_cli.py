@@ -245,3 +245,24 @@ def test_compare_runs_and_register_never_load_tensorflow(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["show", "abc"], "error: Invalid value for 'index': Input should be a valid integer, unable to parse string "
+                      "as an integer (see 'mnistflow show --help')"),
+    (["show", "-1"], "error: No such option: -1 (see 'mnistflow show --help')"),
+    (["study", "--workers", "0"], "error: Invalid value for '--workers': Input should be greater than or equal "
+                                  "to 1 (see 'mnistflow study --help')"),
+    (["registr"], "error: No such command 'registr'. Did you mean 'register'? (see 'mnistflow --help')"),
+])
+def test_a_command_line_mistake_is_one_line(tmp_path, arguments, message):
+    result = subprocess.run(["mnistflow", *arguments], cwd=tmp_path, capture_output=True, text=True,
+                            env=tool_environment(), timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", message + "\n")
+
+
+def test_help_and_no_arguments_print_the_usage(tmp_path):
+    for arguments, code in (["--help"], 0), ([], 2):
+        result = subprocess.run(["mnistflow", *arguments], cwd=tmp_path, capture_output=True, text=True,
+                                env=tool_environment(), timeout=120)
+        assert result.returncode == code and "Usage: mnistflow" in result.stdout and not result.stderr

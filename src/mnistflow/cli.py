@@ -303,3 +303,23 @@ def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.
         command += ["-S", f"{key}={json.dumps(value)}"]
     print(" ".join(command), file=sys.stderr)
     raise typer.Exit(subprocess.run(command).returncode)
+
+
+def main() -> None:
+    """The console entry point: a mistake on the command line is one line, like every other error."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="mnistflow", standalone_mode=False)
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except typer.TyperException as error:
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+            print(context.get_help())
+        elif getattr(error, "exit_code", None) == 2:  # a usage error: bad option, value or command
+            path = context.command_path if context is not None else "mnistflow"
+            print(f"error: {error.format_message()} (see '{path} --help')", file=sys.stderr)
+        else:
+            raise
+        raise SystemExit(2) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
