@@ -144,6 +144,13 @@ def test_register_with_nothing_eligible_fails(make_run):
     assert result.exit_code == 1 and "no eligible run" in result.stdout
 
 
+def test_register_by_a_mistyped_metric_names_it(make_run):
+    make_run(0.9)
+    result = runner.invoke(app, ["register", "--metric", "tset_accuracy"])
+    assert result.exit_code != 0
+    assert "--metric 'tset_accuracy': no run in the experiment logs it (test metrics: test_accuracy" in result.output
+
+
 def _png_claiming(width: int, height: int) -> bytes:
     """A PNG header that claims a huge image: Pillow refuses it as a decompression bomb on open."""
     import struct

@@ -18,6 +18,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from mnistflow.core.errors import UsageError
 from mnistflow.tracking import COLLAPSED_TAG
 from mnistflow.tracking.models import MODEL_URI_TAG
 from mnistflow.tracking.store import file_lock
@@ -117,6 +118,16 @@ def version_description(run: Run, git_commit: str, metric: str, params: dict, me
     return "\n".join(lines)
 
 
+def _check_metric_is_known(client: MlflowClient, experiment_id: str, metric: str) -> None:
+    """A metric no run of the experiment logs is a typo: name it, with the metrics that do exist."""
+    known = sorted({name for run in client.search_runs([experiment_id], max_results=200)
+                    for name in run.data.metrics})
+    if known and metric not in known:
+        shown = [name for name in known if name.startswith("test_")] or known
+        raise UsageError(f"--metric {metric!r}: no run in the experiment logs it (test metrics: "
+                         f"{', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''})")
+
+
 def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
     client = MlflowClient()
     with file_lock(lock_path):
@@ -125,6 +136,7 @@ def register_best(experiment_id: str, name: str, metric: str, direction: str, lo
         previous_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
         previous_version = str(champion.version) if champion else None
         if candidate is None:
+            _check_metric_is_known(client, experiment_id, metric)
             return Outcome(None, previous_version, previous_value, previous_version, False,
                            "no eligible run (FINISHED, with a logged model, no collapsed class, with the metric)")
         value = candidate.data.metrics[metric]
