@@ -126,12 +126,13 @@ def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose pr
 def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
        host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
     """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
+    from mnistflow.core.process import run_group
     from mnistflow.tracking import require_project_root
     from mnistflow.tracking.ui import ui_command
 
     command, environment = ui_command(require_project_root(), host, port)
     print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
-    os.execvpe(command[0], command, environment)
+    raise typer.Exit(run_group(command, environment))
 
 
 @app.command()

@@ -1,10 +1,12 @@
 """A process tied to its parent gets SIGTERM when the parent dies, also when a shell stands between them."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from mnistflow.core import process
@@ -74,3 +76,55 @@ def test_a_reused_pid_or_a_zombie_is_not_alive():
     assert process.process_facts(child.pid)[1] == "Z" and not process.is_alive(child.pid, started)
     child.wait()
     assert process.process_facts(child.pid) is None
+
+
+# A server like `mlflow ui`: the leader starts a worker that holds the port and ignores the leader's death.
+SERVER = """
+import subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", '''
+import signal, socket, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a worker that outlives a polite request
+listener = socket.socket(); listener.bind(("127.0.0.1", int(sys.argv[1]))); listener.listen()
+print("listening", flush=True)
+time.sleep(600)
+''', sys.argv[1]])
+time.sleep(600)
+"""
+
+RUNNER = """
+import sys
+from mnistflow.core.errors import one_line_errors
+from mnistflow.core.process import run_group
+
+@one_line_errors
+def main():
+    raise SystemExit(run_group([sys.executable, "-c", sys.argv[1], sys.argv[2]], dict(__import__("os").environ)))
+
+main()
+"""
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_run_group_stops_the_whole_server_and_frees_its_port(signum):
+    from conftest import free_port
+
+    port = free_port()
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, SERVER, str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert runner.stdout.readline().strip() == "listening"  # the worker has bound the port
+    members = psutil.Process(runner.pid).children(recursive=True)
+    assert len(members) == 2 and not _port_is_free(port)
+    runner.send_signal(signum)
+    assert runner.wait(timeout=30) == {signal.SIGTERM: 143, signal.SIGINT: 130}[signum]
+    deadline = time.monotonic() + 15
+    while any(member.is_running() and member.status() != psutil.STATUS_ZOMBIE for member in members):
+        assert time.monotonic() < deadline, [member.pid for member in members if member.is_running()]
+        time.sleep(0.05)
+    assert _port_is_free(port)

@@ -64,3 +64,39 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
     assert served.shape == (8, 10)
     assert served.argmax(axis=1).tolist() == [row["label"] for row in local]
     np.testing.assert_allclose(served, [row["probabilities"] for row in local], atol=1e-5)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["ui"]])
+def test_sigterm_to_serve_or_ui_leaves_no_process_and_frees_the_port_within_5_s(make_run, store, command):
+    import psutil
+
+    make_run(0.9)
+    assert CliRunner().invoke(app, ["register"]).exit_code == 0
+    port = free_port()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(["mnistflow", *command, "--port", str(port)], env=environment, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=Path(store.removeprefix("sqlite:///")).parent)
+    _wait_until_listening(port, server)
+    members = psutil.Process(server.pid).children(recursive=True)
+    server.send_signal(signal.SIGTERM)  # to mnistflow alone, as `kill` or a service manager sends it
+    deadline = time.monotonic() + 5
+    while _listening(port) or any(member.is_running() and member.status() != psutil.STATUS_ZOMBIE
+                                  for member in members):
+        assert time.monotonic() < deadline, f"{[m.pid for m in members if m.is_running()]} {_listening(port)}"
+        time.sleep(0.05)
+    assert server.wait(timeout=5) == 143
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_until_listening(port: int, server: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not _listening(port):
+        assert server.poll() is None, server.stdout.read()[-3000:]
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.2)

@@ -6,9 +6,12 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 PR_SET_PDEATHSIG = 1
 SHELLS = frozenset({"sh", "dash", "bash", "zsh", "ksh", "mksh", "busybox"})
@@ -67,3 +70,53 @@ def _terminate_when_gone(pid: int, start_time: str) -> None:
     while is_alive(pid, start_time):
         time.sleep(WATCH_SECONDS)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of process group `group` is still running (zombies count as gone)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return any(_in_group_and_running(entry.name, group) for entry in Path("/proc").iterdir()
+               if entry.name.isdigit())
+
+
+def _in_group_and_running(pid: str, group: int) -> bool:
+    try:
+        fields = (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return int(fields[2]) == group and fields[0] != "Z"
+
+
+def stop_group(leader: subprocess.Popen, grace: float = 3.0) -> None:
+    """Stop a process group started with start_new_session: SIGTERM to all, then SIGKILL to what is left
+    after `grace` seconds, and reap the leader. No member is left holding a port."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_alive(leader.pid) and time.monotonic() < deadline:
+        leader.poll()
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader.pid, signal.SIGKILL)
+    leader.wait()
+
+
+def run_group(command: list[str], environment: dict[str, str],
+              stderr_sink: Callable[[IO[str]], None] | None = None) -> int:
+    """Run a server in a process group of its own until it exits; its exit code.
+
+    Ctrl-C or SIGTERM here (KeyboardInterrupt, Terminated) stops the whole group, children included, then
+    goes on up. `stderr_sink`, if given, reads the server's stderr until it closes.
+    """
+    leader = subprocess.Popen(command, env=environment, start_new_session=True, text=True,
+                              stderr=subprocess.PIPE if stderr_sink else None)
+    try:
+        if stderr_sink is not None and leader.stderr is not None:
+            stderr_sink(leader.stderr)
+        return leader.wait()
+    except BaseException:
+        stop_group(leader)
+        raise

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import IO
 
-from mnistflow.core.errors import Terminated
+from mnistflow.core.process import run_group
 from mnistflow.tracking.store import use_store
 
 # What TensorFlow 2.21 prints from C++ before absl logging starts: `I0000 00:00:... port.cc:153] ...` lines,
@@ -35,14 +34,6 @@ def filtered(lines: IO[str], sink: IO[str]) -> None:
 
 
 def serve(root: Path, model_uri: str, host: str, port: int) -> int:
-    """Run the scoring server until it stops (or this process is interrupted, which stops it); its exit code."""
+    """Run the scoring server until it stops; Ctrl-C or SIGTERM here stops it with all its children."""
     command, environment = serve_command(root, model_uri, host, port)
-    server = subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True)
-    try:
-        assert server.stderr is not None
-        filtered(server.stderr, sys.stderr)
-        return server.wait()
-    except (KeyboardInterrupt, Terminated):
-        server.terminate()
-        server.wait(timeout=30)
-        raise
+    return run_group(command, environment, lambda stderr: filtered(stderr, sys.stderr))
