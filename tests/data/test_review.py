@@ -74,6 +74,26 @@ def test_an_unreadable_review_file_is_one_line(tmp_path, raw_labels, content, me
         review.read_rows(tmp_path / "review.csv", raw_labels)
 
 
+def test_a_verdict_on_an_image_train_limit_leaves_out_is_named_and_nothing_is_written(tmp_path, raw_labels):
+    row = _row(raw_labels, "train", 5000, "relabel")
+    review.write_rows(tmp_path / "review.csv", [row])
+    params = write_yaml(tmp_path / "params.yaml", small_params())  # train_limit 2000
+    with pytest.raises(SystemExit) as exit_info:
+        prepare.main(["--params", str(params), "--raw", str(RAW_DATA), "--review", str(tmp_path / "review.csv"),
+                      "--out", str(tmp_path / "prepared")])
+    assert exit_info.value.code == 2 and not (tmp_path / "prepared").exists()
+
+
+def test_check_in_data_names_the_image(tmp_path, raw_labels):
+    splits = {"train": Split(np.zeros((2, 784)), np.zeros(2), np.array([0, 1])),
+              "validation": Split(np.zeros((1, 784)), np.zeros(1), np.array([2]))}
+    review.check_in_data([_row(raw_labels, "train", 2, "exclude"), _row(raw_labels, "test", 9, "relabel")], splits,
+                         tmp_path / "r.csv")
+    with pytest.raises(DataError, match=r"r.csv: relabel of train image #7, which is not in the data "
+                                        r"\(prepare.train_limit keeps the first 3 training images\)"):
+        review.check_in_data([_row(raw_labels, "train", 7, "relabel")], splits, tmp_path / "r.csv")
+
+
 def test_a_wrong_header_is_named(tmp_path, raw_labels):
     (tmp_path / "review.csv").write_text("split,index,label\ntrain,1,2\n")
     with pytest.raises(DataError, match="expected the header split,index,given,suggested,verdict"):

@@ -155,6 +155,16 @@ def apply_to_split(split: Split, rows: Iterable[Row]) -> Split:
     return with_changes(split, changes)[0]
 
 
+def check_in_data(rows: Iterable[Row], splits: Mapping[str, Split], path: Path) -> None:
+    """A train verdict on an image the prepared data does not hold (cut by prepare.train_limit) is an error:
+    it would count as applied and change nothing."""
+    held = set(splits["train"].indices.tolist()) | set(splits["validation"].indices.tolist())
+    for row in rows:
+        if row.split == "train" and row.verdict in ("relabel", "exclude") and row.index not in held:
+            raise DataError(f"{path}: {row.verdict} of train image #{row.index}, which is not in the data "
+                            f"(prepare.train_limit keeps the first {len(held)} training images)")
+
+
 def apply(splits: dict[str, Split], rows: Iterable[Row]) -> dict[str, Split]:
     """Prepared splits with the train verdicts applied to train and validation; test keeps its labels (its
     verdicts are reported apart, see `test_labels`)."""

@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     arrays = mnist.load_mnist(arguments.raw) if params.source == "file" else mnist.download_mnist()
     raw_labels = {"train": arrays["y_train"], "test": arrays["y_test"]}
     rows = [] if arguments.review is None else review.read_rows(Path(arguments.review), raw_labels)
-    splits = review.apply(mnist.prepare_splits(arrays, params), rows)
+    prepared = mnist.prepare_splits(arrays, params)
+    if arguments.review is not None:
+        review.check_in_data(rows, prepared, Path(arguments.review))
+    splits = review.apply(prepared, rows)
     applied = review.counts(rows)
     with atomic.atomic_directory(arguments.out) as folder:
         for name, split in splits.items():
