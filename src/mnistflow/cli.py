@@ -84,7 +84,7 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
     """Print the experiment's finished runs: params that differ, plus key metrics."""
     from rich.table import Table
 
-    from mnistflow.analysis.comparison import comparison_table, to_markdown
+    from mnistflow.analysis.comparison import comparison_table, rows, to_markdown
     from mnistflow.tracking import queries
 
     runs, params, _ = queries.runs_table(_connect(experiment), filter)
@@ -95,8 +95,8 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
         print(to_markdown(table))
     else:
         rich_table = Table(*table.columns, title=f"{len(table)} finished runs")
-        for row in table.itertuples(index=False):
-            rich_table.add_row(*(f"{value:.4f}" if isinstance(value, float) else str(value) for value in row))
+        for row in rows(table):
+            rich_table.add_row(*row)
         Console().print(rich_table)
 
 

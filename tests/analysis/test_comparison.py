@@ -34,3 +34,11 @@ def test_markdown_and_an_empty_experiment():
 def test_the_architecture_is_always_shown():
     runs = RUNS.assign(**{"model.arch": ["mlp", "mlp", "mlp"]})
     assert "model.arch" in comparison_table(runs, ["model.arch", "model.mlp.units", "train.seed"]).columns
+
+
+def test_counts_print_as_integers_and_missing_values_as_empty():
+    runs = RUNS.assign(final_collapsed_classes=[0.0, 1.0, float("nan")], epochs_collapsed=[0.0, 20.0, 3.0])
+    markdown = to_markdown(comparison_table(runs, ["model.mlp.units"]))
+    assert markdown.splitlines()[2:] == ["| bbbbbbbb | b | 128 | 0.9800 | 1 | 20 |",
+                                         "| aaaaaaaa | a | 64 | 0.9700 | 0 | 0 |",
+                                         "| cccccccc | c | 64 | 0.9500 |  | 3 |"]

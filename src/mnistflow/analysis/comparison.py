@@ -8,6 +8,7 @@ from mnistflow.core.errors import UsageError
 
 ALWAYS_SHOWN = ("model.arch",)  # the architecture, even when every run shares it
 KEY_METRICS = ("test_accuracy", "test_macro_f1", "test_loss", "final_collapsed_classes", "epochs_collapsed")
+COUNTS = frozenset({"final_collapsed_classes", "epochs_collapsed", "test_collapsed_classes"})  # whole numbers
 
 
 def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test_accuracy",
@@ -25,13 +26,21 @@ def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test
     return table.sort_values(sort_by, ascending=ascending, na_position="last", ignore_index=True)
 
 
-def _cell(value) -> str:
+def cell(column: str, value) -> str:
+    """A value as shown: counts as integers, other numbers to 4 decimals, a missing value empty."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
     if isinstance(value, float):
-        return f"{value:.4f}"
-    return "" if value is None else str(value)
+        return str(int(value)) if column in COUNTS and value.is_integer() else f"{value:.4f}"
+    return str(value)
+
+
+def rows(table: pd.DataFrame) -> list[list[str]]:
+    return [[cell(column, value) for column, value in zip(table.columns, row, strict=True)]
+            for row in table.itertuples(index=False)]
 
 
 def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(table)]
     return "\n".join(lines)
