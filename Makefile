@@ -1,15 +1,15 @@
 # make run: set up .venv from the lock file and run the default pipeline (dvc repro).
-# make test: set up, lint (ruff, mypy) and run the test suite.   make bench: the benchmark (installs its peers).
+# make test: set up, lint (ruff, mypy), build the docs and run the test suite.   make docs: the docs site.   make bench: the benchmark (installs its peers).
 VENV := .venv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run lint test test-quick bench
+.PHONY: setup run lint docs test test-quick bench
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,server,cluster]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,docs,server,cluster]'
 	touch $@
 
 setup: $(STAMP)
@@ -18,10 +18,13 @@ run: setup
 	dvc repro
 
 lint: setup
-	ruff check src tests bench
+	ruff check src tests bench docs
 	mypy
 
-test: lint
+docs: setup
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
+
+test: lint docs
 	pytest
 
 test-quick: setup

@@ -5,6 +5,7 @@ TensorFlow is imported once per test process; every store is a real SQLite MLflo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -114,6 +115,61 @@ def free_port() -> int:
 def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=600)
+
+
+def interruptible() -> None:
+    """preexec_fn for a child that a test interrupts: Ctrl-C and SIGTERM back to their defaults.
+
+    A process started with SIGINT ignored (a script's background job, nohup) passes that on to its
+    children, and Python then installs no Ctrl-C handler: a test that sends SIGINT would test nothing.
+    """
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+LEFTOVER_GRACE = 15.0  # seconds a test's processes get to end after the test, under load
+
+
+def _tagged_processes(tag: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every running process whose environment carries the test's tag."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if tag.encode() not in (entry / "environ").read_bytes():
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # a zombie has ended
+            found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind(request):
+    """Fail the test that leaves a process running: every process started during a test inherits a tag in
+    its environment (also when it is re-parented to init), and none may still run shortly after the test."""
+    import signal
+    import time
+    import uuid
+
+    tag = f"MNISTFLOW_TEST_TAG={uuid.uuid4().hex}"
+    os.environ["MNISTFLOW_TEST_TAG"] = tag.split("=", 1)[1]
+    yield
+    del os.environ["MNISTFLOW_TEST_TAG"]
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while (left := _tagged_processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid, _ in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail(f"{request.node.nodeid} left {len(left)} process(es) running: "
+                    + "; ".join(f"{pid} {command}" for pid, command in left), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,25 @@ def test_the_registered_model_page_shows_the_champion_and_its_description(ui):
     assert "Version 1" in text and re.search(r"@ ?champion", text)
     assert run_id in text  # the version's source_run_id tag
     assert "Warning" not in log.read_text()  # `mnistflow ui` starts quietly
+
+
+def screenshot(url: str, path) -> None:
+    """A 1280x900 PNG of the page after its scripts ran."""
+    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                             "--virtual-time-budget=20000", "--window-size=1280,900", f"--screenshot={path}", url],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0 and path.stat().st_size > 0, result.stderr[-2000:]
+
+
+def test_screenshots_of_the_run_page_and_the_registered_model(ui, tmp_path):
+    """The docs' screenshots come from here: MNISTFLOW_SCREENSHOTS=docs/images pytest tests/test_browser.py."""
+    from PIL import Image
+
+    base, run_id, _ = ui
+    folder = Path(os.environ.get("MNISTFLOW_SCREENSHOTS") or tmp_path)
+    for name, url in (("mlflow-run-page.png", f"{base}/#/experiments/1/runs/{run_id}"),
+                      ("mlflow-registered-model.png", f"{base}/#/models/mnist-digits")):
+        screenshot(url, folder / name)
+        with Image.open(folder / name) as image:
+            colours = image.convert("L").getextrema()
+        assert image.size == (1280, 900) and colours[1] - colours[0] > 100  # a drawn page, not a blank one

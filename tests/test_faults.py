@@ -24,6 +24,7 @@ from conftest import (
     REPO,
     commit_all,
     free_port,
+    interruptible,
     make_project,
     repro,
     small_params,
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.slow
 def _start(arguments: list[str], cwd: Path, store: str, extra: dict | None = None) -> subprocess.Popen:
     environment = tool_environment(MLFLOW_TRACKING_URI=store, **(extra or {}))
     return subprocess.Popen(arguments, cwd=cwd, env=environment, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=interruptible)
 
 
 def _wait_for(condition, seconds: float = 240, poll: float = 0.5) -> None:

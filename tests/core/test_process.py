@@ -113,11 +113,11 @@ def _port_is_free(port: int) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_run_group_stops_the_whole_server_and_frees_its_port(signum):
-    from conftest import free_port
+    from conftest import free_port, interruptible
 
     port = free_port()
     runner = subprocess.Popen([sys.executable, "-c", RUNNER, SERVER, str(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     assert runner.stdout.readline().strip() == "listening"  # the worker has bound the port
     members = psutil.Process(runner.pid).children(recursive=True)
     assert len(members) == 2 and not _port_is_free(port)
