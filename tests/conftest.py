@@ -129,6 +129,19 @@ def interruptible() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def signals_as_in_a_terminal() -> None:
+    """Ctrl-C raises KeyboardInterrupt in the test process, however the suite was started.
+
+    Started as a script's background job or under nohup, a process inherits SIGINT ignored, Python then
+    installs no handler, and so do the processes it starts: every test that interrupts something would fail.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 LEFTOVER_GRACE = 15.0  # seconds a test's processes get to end after the test, under load
 
 
