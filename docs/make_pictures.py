@@ -1,15 +1,20 @@
 """Regenerate the pictures of the docs from real runs.
 
     mnistflow experiment classic-failure && mnistflow experiment fixed   # in a project, as the tutorial does
-    python docs/make_pictures.py                                          # writes docs/images/collapse-vs-fixed.png
+    python docs/make_pictures.py            # docs/images/collapse-vs-fixed.png, then the MLflow screenshots
 
 Reads the newest finished runs named `classic-failure` and `fixed` from the project's store and draws their
-last validation recall per class side by side, the way each run logs it (`val_recall_per_class`).
+last validation recall per class side by side, the way each run logs it (`val_recall_per_class`). Then
+tests/test_browser.py photographs the MLflow run page and the registered model in headless Chromium
+(docs/images/mlflow-*.png); `--no-screenshots` skips that.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from PIL import Image
@@ -34,6 +39,7 @@ def final_recall(runs, name: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE / "images" / "collapse-vs-fixed.png")
+    parser.add_argument("--no-screenshots", action="store_true", help="only the recall picture")
     arguments = parser.parse_args()
     root = tracking.require_project_root()
     params = load_params(root / "params.yaml")
@@ -47,6 +53,11 @@ def main() -> None:
         picture.paste(panel, (index * panel.width, 0))
     picture.save(arguments.out)
     print(f"wrote {arguments.out}")
+    if not arguments.no_screenshots:
+        environment = {**os.environ, "MNISTFLOW_SCREENSHOTS": str(HERE / "images")}
+        test = HERE.parent / "tests" / "test_browser.py"
+        raise SystemExit(subprocess.run([sys.executable, "-m", "pytest", "-q", str(test), "-k", "screenshots"],
+                                        env=environment).returncode)
 
 
 if __name__ == "__main__":
