@@ -28,7 +28,7 @@ def test_default_study_is_the_16_configuration_grid():
 
 
 def test_overrides_are_validated_like_params_yaml():
-    with pytest.raises(ParamsError, match="model.mlp.units must be an integer >= 1"):
+    with pytest.raises(ParamsError, match="model.mlp.units must be an integer in 1-65536"):
         grid.make_jobs([("bad", {"model.mlp.units": 0})], [1], small_params())
     assert grid.parse_assignment("train.epochs=5") == ("train.epochs", 5)
     assert grid.parse_assignment("prepare.scale=false") == ("prepare.scale", False)
