@@ -72,8 +72,11 @@ def test_a_reused_pid_or_a_zombie_is_not_alive():
     assert (name, parent) == ("sleep", os.getpid()) and process.is_alive(child.pid, started)
     assert not process.is_alive(child.pid, started + "0")
     child.kill()
-    time.sleep(0.5)  # killed, not yet reaped: a zombie
-    assert process.process_facts(child.pid)[1] == "Z" and not process.is_alive(child.pid, started)
+    deadline = time.monotonic() + 30
+    while process.process_facts(child.pid)[1] != "Z":  # killed, not yet reaped: a zombie
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not process.is_alive(child.pid, started)
     child.wait()
     assert process.process_facts(child.pid) is None
 

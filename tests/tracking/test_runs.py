@@ -87,7 +87,11 @@ def test_system_metrics_when_asked_quietly_and_a_resumed_run_adds_no_monitor(sto
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
     tracking.connect("system")
     with tracking.active_run() as run_id:
-        time.sleep(2)
+        deadline = time.monotonic() + 60  # the monitor samples every 0.5 s, later on a loaded machine
+        while not MlflowClient().get_metric_history(run_id, "system/system_memory_usage_megabytes"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(0.6)  # and once more, so the other measures have a sample too
     metrics = MlflowClient().get_run(run_id).data.metrics
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(metrics)
     history = len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage"))
