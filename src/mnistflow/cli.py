@@ -140,7 +140,7 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
 def serve(model_uri: Annotated[str | None, typer.Option(help="default: models:/<name>@champion")] = None,
           name: ModelNameOption = "mnist-digits", port: Annotated[int, typer.Option(min=1, max=65535)] = 5001,
           host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
-    """Serve a registered model over HTTP (`mlflow models serve`), quietly: POST /invocations with raw pixels."""
+    """Serve a registered model over HTTP with MLflow's scoring server: POST /invocations with raw pixels."""
     from mnistflow.tracking import require_project_root
     from mnistflow.tracking.serving import serve as run_server
 

@@ -76,14 +76,11 @@ def test_runs_record_their_process_and_stale_ones_are_found(store):
     assert _status(dead) == "KILLED" and runs.running_runs([experiment_id]) == []
 
 
-def test_system_metrics_when_asked_quietly_and_a_resumed_run_adds_no_monitor(store, monkeypatch, capsys):
+def test_system_metrics_by_default_quietly_off_when_asked_and_a_resumed_run_adds_no_monitor(store, monkeypatch,
+                                                                                             capsys):
     import time
 
-    tracking.connect("system")
-    with tracking.active_run() as plain:
-        time.sleep(1)
-    assert not [key for key in MlflowClient().get_run(plain).data.metrics if key.startswith("system/")]  # off
-    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
     tracking.connect("system")
     with tracking.active_run() as run_id:
@@ -98,5 +95,9 @@ def test_system_metrics_when_asked_quietly_and_a_resumed_run_adds_no_monitor(sto
     with tracking.active_run(run_id=run_id):  # evaluate resuming the training run
         time.sleep(1.5)
     assert len(MlflowClient().get_metric_history(run_id, "system/cpu_utilization_percentage")) == history
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    with tracking.active_run() as plain:
+        time.sleep(1.5)
+    assert not [key for key in MlflowClient().get_run(plain).data.metrics if key.startswith("system/")]  # off
     captured = capsys.readouterr()
     assert "system metrics" not in captured.out + captured.err

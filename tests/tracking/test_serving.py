@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -56,11 +57,17 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             served = np.array(json.loads(response.read())["predictions"])
+        bad = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=b'{"inputs": [[[NaN]]]}',
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad, timeout=60)
+        assert refused.value.code == 400 and "NaN or infinite" in json.loads(refused.value.read())["message"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]
     assert not [line for line in output.splitlines() if NATIVE_LINE.match(line)], output[-3000:]  # quiet
-    assert "Listening at: http://127.0.0.1:" in output or "Uvicorn running on http://127.0.0.1:" in output, output
+    assert f"serving models:/mnist-digits@champion on http://127.0.0.1:{port}" in output, output  # the banner
+    assert output.count('"POST /invocations HTTP/1.1"') == 2 and "Downloading artifacts" not in output, output
     assert served.shape == (8, 10)
     assert served.argmax(axis=1).tolist() == [row["label"] for row in local]
     np.testing.assert_allclose(served, [row["probabilities"] for row in local], atol=1e-5)

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -92,16 +92,20 @@ def active_run(run_id: str | None = None, run_name: str | None = None, parent_ru
     raise_held(arrived_while_ending)
 
 
+def system_metrics_wanted(environment: Mapping[str, str]) -> bool:
+    """On, unless MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING turns them off (false, 0 or no)."""
+    return environment.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true").strip().lower() not in ("false", "0", "no")
+
+
 def _start(run_id: str | None, run_name: str | None, parent_run_id: str | None, tags: dict[str, str] | None):
     """mlflow.start_run; a store that cannot record a run (read-only, full, gone) is one TrackingError."""
     try:
-        # System metrics (CPU, memory, disk every 10 s) only when MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING=true: on
-        # by default, the monitor thread reading the SQLite store while a run ended made the signal tests fail
-        # under CI load. MLflow's INFO lines about the monitor would print at every start and end.
+        # System metrics (CPU, memory, disk every 10 s) for a new run; a resumed one already has its monitor.
+        # MLflow's INFO lines about the monitor would print at every start and end.
         logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
         run = mlflow.start_run(run_id=run_id, run_name=run_name, parent_run_id=parent_run_id,
                                tags={**(tags or {}), **process_tags()}, nested=parent_run_id is not None,
-                               log_system_metrics=None if not run_id else False)
+                               log_system_metrics=system_metrics_wanted(os.environ) and not run_id)
     except Exception as error:  # any transport or database failure means the same thing to the user
         raise TrackingError(f"tracking store {mlflow.get_tracking_uri()} cannot start a run: "
                             f"{describe(error)}") from None

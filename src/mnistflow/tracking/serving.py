@@ -1,5 +1,5 @@
-"""`mnistflow serve`: `mlflow models serve` on a registered model, bound to loopback, without the lines
-TensorFlow's native libraries print while they load (oneDNN, the CUDA stub, cuInit) in the scoring server."""
+"""`mnistflow serve`: MLflow's scoring server on a registered model, bound to loopback, without the lines
+TensorFlow's native libraries print while they load (oneDNN, the CUDA stub, cuInit)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ NATIVE_NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\]|WARNING: A
 
 
 def serve_command(root: Path, model_uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment: the project's store (created safely first), quiet TensorFlow."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": use_store(root)}
-    return ["mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "--host", host,
-            "--port", str(port)], environment
+    """The command line and environment: the project's store (created safely first), quiet TensorFlow, no
+    download progress bars, and the scoring server that checks the pixels (`mnistflow.tracking.scoring`)."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": use_store(root),
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    return [sys.executable, "-m", "mnistflow.tracking.scoring", model_uri, host, str(port)], environment
 
 
 def filtered(lines: IO[str], sink: IO[str]) -> None:
