@@ -429,6 +429,26 @@ def test_sigterm_during_evaluate_leaves_no_partial_figures(store, tmp_path, monk
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
+def test_ctrl_c_after_evaluation_while_it_is_logged_leaves_no_out_of_a_killed_run(store, tmp_path, monkeypatch):
+    """The reports are all written and the run is being completed: Ctrl-C then leaves no out at all."""
+    from mnistflow import tracking
+    from mnistflow.stages import evaluate
+
+    arguments = _evaluate_inputs(tmp_path, store)
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tracking, "log_provenance", interrupted)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(arguments)
+    assert exit_info.value.code == 130
+    run_id = json.loads((tmp_path / "run.json").read_text())["run_id"]
+    assert MlflowClient().get_run(run_id).info.status == "KILLED"
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())  # no out, no temporary
+
+
 def test_a_billion_epochs_start_at_once_in_bounded_memory(store, tmp_path):
     stage = _train_stage(tmp_path, store, epochs=10**9)
     client = MlflowClient()

@@ -59,24 +59,35 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def temporary_directory(path: str | Path) -> Path:
+    """A new, empty temporary folder beside `path`, to be moved onto it by `replace_directory`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+
+
+def replace_directory(temporary: Path, path: str | Path) -> None:
+    """Put the finished folder `temporary` in place of `path`: a reader sees the old or the new one."""
+    path = Path(path)
+    os.chmod(temporary, 0o777 & ~_umask())
+    if path.exists():
+        retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+        os.replace(path, retired / path.name)
+        os.replace(temporary, path)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(temporary, path)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only if the block succeeds.
 
     A reader, and DVC, sees the old folder or the complete new one, never a half-written one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    temporary = temporary_directory(path)
     try:
         yield temporary
-        os.chmod(temporary, 0o777 & ~_umask())
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
-            os.replace(path, retired / path.name)
-            os.replace(temporary, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(temporary, path)
+        replace_directory(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -83,16 +84,34 @@ def main(argv: list[str] | None = None) -> None:
     history = pipeline.read_history(arguments.history)
     audit = read_audit(Path(arguments.prepared), arguments.crossval and Path(arguments.crossval))
     tracking.connect(params.tracking.experiment)
-    with tracking.active_run(run_id=run_id), atomic.atomic_directory(arguments.figures) as figures, \
-            atomic.atomic_directory(arguments.errors) as errors:
-        result = recording.evaluate_and_log(model, params, test, history, figures, errors, audit)
-        atomic.write_json(arguments.metrics, result.metrics)
-        evaluation.write_confusion_data(arguments.confusion, test.labels, result.predictions)
-        tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))
+    # Every out is written beside its place and moved in only once the run has ended well (signals held).
+    files = {atomic.temporary_sibling(arguments.metrics): Path(arguments.metrics),
+             atomic.temporary_sibling(arguments.confusion): Path(arguments.confusion)}
+    folders = {atomic.temporary_directory(arguments.figures): Path(arguments.figures),
+               atomic.temporary_directory(arguments.errors): Path(arguments.errors)}
+    (metrics_file, confusion_file), (figures, errors) = files, folders
+    try:
+        with tracking.active_run(run_id=run_id):
+            result = recording.evaluate_and_log(model, params, test, history, figures, errors, audit)
+            atomic.write_json(metrics_file, result.metrics)
+            evaluation.write_confusion_data(confusion_file, test.labels, result.predictions)
+            tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))
+        tracking.runs.uninterrupted(_move_into_place)(files, folders)
+    finally:
+        for file in files:
+            file.unlink(missing_ok=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
           f"macro F1 {result.metrics['test_macro_f1']:.4f}")
     if result.collapsed:
         print(f"warning: collapsed classes on the test set: {result.collapsed}", file=sys.stderr)
+
+
+def _move_into_place(files: dict[Path, Path], folders: dict[Path, Path]) -> None:
+    atomic.move_into_place(files)
+    for temporary, folder in folders.items():
+        atomic.replace_directory(temporary, folder)
 
 
 if __name__ == "__main__":
