@@ -61,10 +61,17 @@ def test_a_folder_is_named_as_a_folder(tmp_path):
         load_digits(tmp_path)
 
 
-def test_an_image_bomb_is_refused_by_its_size_before_decoding(tmp_path):
+def test_an_image_bomb_is_refused_by_its_size_before_decoding_in_one_line(tmp_path):
+    import warnings
+
     Image.new("L", (8000, 6000)).save(tmp_path / "huge.png")  # 48 megapixels; decoding would take 48 MB and more
     with pytest.raises(ImageFileError, match="huge.png: 8000x6000 pixels is over the limit of 40,000,000 pixels"):
         load_digits(tmp_path / "huge.png")
+    Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")  # over Pillow's own warning limit, 89 MP
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ImageFileError, match="10000x10000 pixels"):
+        warnings.simplefilter("always")
+        load_digits(tmp_path / "bomb.png")
+    assert not caught  # no DecompressionBombWarning line before the error
 
 
 def test_blank_image_gives_blank_frame():

@@ -7,6 +7,7 @@ Otsu's threshold, and only the digit's connected components are kept (scikit-ima
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,10 @@ def load_photo(path: str | Path) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     try:
-        with Image.open(path) as image:  # reads the header only: the size is known before decoding
+        with warnings.catch_warnings():  # the size is checked here, below Pillow's own bomb warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)  # reads the header only: the size is known before decoding
+        with opened as image:
             if image.width * image.height > MAX_PHOTO_PIXELS:
                 raise ImageFileError(f"{path}: {image.width}x{image.height} pixels is over the limit of "
                                      f"{MAX_PHOTO_PIXELS:,} pixels for a photo of a digit")
