@@ -26,7 +26,7 @@ def test_the_params_page_has_every_key_with_its_default_and_meaning():
     for key, value in flatten(load_params(REPO / "params.yaml")).items():
         row = next(line for line in page.splitlines() if line.startswith(f"| `{key}` |"))
         assert row.count("|") >= 5 and ("null" if value is None else str(value).lower()) in row.lower(), row
-    assert "| `train.numerics` | str | `portable` | portable: the same bits on every x86-64 CPU" in page
+    assert "| `train.numerics` | str | `portable` | portable: AVX2 with FMA and single-threaded products" in page
 
 
 def test_the_params_page_changes_when_a_param_is_added():
