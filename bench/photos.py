@@ -29,8 +29,8 @@ def main() -> None:
     parser.add_argument("--per-style", type=int, default=10)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     arguments = parser.parse_args()
-    from mnistflow.core import runtime
-    from mnistflow.data import images  # noqa: F401 - runtime quiets TensorFlow
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow
+    from mnistflow.data import images
     from mnistflow.training import pipeline
 
     from photo_digits import STYLES, photo_set

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
+from mnistflow.core import process
+
 REPO = Path(__file__).resolve().parents[1]
 RAW_DATA = REPO / "data" / "raw" / "mnist.npz"
 
@@ -145,10 +147,6 @@ def signals_as_in_a_terminal() -> None:
 LEFTOVER_GRACE = 15.0  # seconds a test's processes get to end after the test, under load
 
 
-def _parent(entry: Path) -> int:
-    return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def _tagged_processes(tag: str) -> list[tuple[int, str]]:
     """(pid, command line) of every running process whose environment carries the test's tag."""
     found = []
@@ -159,13 +157,14 @@ def _tagged_processes(tag: str) -> list[tuple[int, str]]:
             if tag.encode() not in (entry / "environ").read_bytes():
                 continue
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "multiprocessing.resource_tracker" in command and _parent(entry) == os.getpid():
-                continue  # the test process's own resource tracker, started once and kept until it exits
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue  # a zombie has ended
-            found.append((int(entry.name), command[:200]))
-        except (OSError, IndexError):
+        except OSError:
             continue
+        facts = process.process_facts(int(entry.name))
+        if facts is None or facts[1] == "Z":
+            continue  # gone, or a zombie: it has ended
+        if "multiprocessing.resource_tracker" in command and facts[2] == os.getpid():
+            continue  # the test process's own resource tracker, started once and kept until it exits
+        found.append((int(entry.name), command[:200]))
     return found
 
 

@@ -205,7 +205,8 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
          out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
          experiment: ExperimentOption = None) -> None:
     """Write a PNG of one image with its label and the model's ten class probabilities."""
-    from mnistflow.analysis import plots  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
+    from mnistflow.analysis import plots
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
     from mnistflow.data.mnist import load_mnist
     from mnistflow.tracking import queries, require_project_root
 

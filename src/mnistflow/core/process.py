@@ -36,14 +36,20 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         threading.Thread(target=_terminate_when_gone, args=launcher, name="launcher-watch", daemon=True).start()
 
 
-def process_facts(pid: int) -> tuple[str, str, int, str] | None:
-    """(command name, state, parent pid, start time) from /proc, or None where the process is gone."""
+def _stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """(command name, the fields after it) of /proc/<pid>/stat, or None where the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    name = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+
+
+def process_facts(pid: int) -> tuple[str, str, int, str] | None:
+    """(command name, state, parent pid, start time) from /proc, or None where the process is gone."""
+    if (stat := _stat(pid)) is None:
+        return None
+    name, fields = stat
     return name, fields[0], int(fields[1]), fields[19]
 
 
@@ -83,11 +89,8 @@ def group_alive(group: int) -> bool:
 
 
 def _in_group_and_running(pid: str, group: int) -> bool:
-    try:
-        fields = (Path("/proc") / pid / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return False
-    return int(fields[2]) == group and fields[0] != "Z"
+    stat = _stat(pid)
+    return stat is not None and int(stat[1][2]) == group and stat[1][0] != "Z"
 
 
 def stop_group(leader: subprocess.Popen, grace: float = 3.0) -> None:

@@ -71,7 +71,8 @@ def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: Comp
 def _setup_worker(context: StudyContext) -> dict:
     os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
     from mnistflow import tracking
-    from mnistflow.data import mnist  # noqa: F401 - runtime quiets TensorFlow before it loads
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before it loads
+    from mnistflow.data import mnist
 
     tracking.connect(context.experiment)
     return mnist.load_mnist(context.data_path)
