@@ -289,6 +289,44 @@ def study(study_file: Annotated[Path | None, typer.Option(
 
 @app.command()
 @one_line_errors
+def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared overrides and pruning")] = paths.TUNE,
+         trials: Annotated[int, typer.Option(help="trials to end COMPLETE or PRUNED (a resumed study's count)")] = 40,
+         workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+         name: Annotated[str, typer.Option(help="Optuna study name, tagged on the parent run")] = "tune",
+         resume: Annotated[bool, typer.Option("--resume", help="continue the study called --name")] = False,
+         executor: Annotated[Executor, typer.Option(
+             help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
+         params: Annotated[Path, typer.Option()] = paths.PARAMS,
+         data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
+         experiment: ExperimentOption = None) -> None:
+    """Search the tune file's space with Optuna; prune a trial once a class stays collapsed; write the best
+    trial to configs/tuned.yaml (`mnistflow experiment tuned` re-runs it)."""
+    from mnistflow.core.params import read_params
+    from mnistflow.data import review
+    from mnistflow.study.search_space import read_search_space
+    from mnistflow.study.storage import storage_url
+    from mnistflow.study.tune_runner import run_tune
+    from mnistflow.study.tuning import TuneRequest
+    from mnistflow.tracking import require_project_root
+
+    if trials < 1:
+        raise UsageError(f"--trials must be at least 1, got {trials}")
+    raw_params, parsed = read_params(params)
+    space = read_search_space(tune_file, raw_params)
+    root = require_project_root()
+    data = data or paths.raw_data(root)
+    if not data.is_file():
+        raise UsageError(f"--data {data}: file not found")
+    request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value)
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(f"tune {name}: {trials} trials on {workers} workers, storage {request.storage_url}")
+    run_tune(request, raw_params, data.resolve(), experiment or parsed.tracking.experiment,
+             paths.config_file("tuned", root), console,
+             review.project_rows(paths.optional_review_file(root), data))
+
+
+@app.command()
+@one_line_errors
 def experiment(name: Annotated[str, typer.Argument(help="configs/<name>.yaml, e.g. classic-failure or fixed")],
                queue: Annotated[bool, typer.Option("--queue", help="queue it (dvc queue start runs it)")] = False,
                ) -> None:

@@ -10,6 +10,7 @@ from mnistflow.core.errors import DataError
 
 PARAMS = Path("params.yaml")
 STUDY = Path("study.yaml")
+TUNE = Path("tune.yaml")
 CONFIGS = Path("configs")
 DVC_YAML = Path("dvc.yaml")
 REGISTRY_LOCK = Path(".mnistflow-registry.lock")

@@ -16,17 +16,20 @@ import yaml
 
 from mnistflow.core.errors import ParamsError, UsageError
 from mnistflow.core.params import MAX_SEED, apply_overrides, of_other_architecture, read_yaml
+from mnistflow.study.pruning import TrialLink
 
 MAX_SEEDS = 10_000  # runs per configuration; a typo like 1-100000000 must not fill memory first
 
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One run of the study: a configuration (its overrides and their key) and a seed."""
+    """One run of the study: a configuration (its overrides and their key) and a seed; a tune trial's run also
+    links to its trial, which it reports to and which may prune it."""
 
     key: str
     overrides: dict[str, Any]
     seed: int
+    trial: TrialLink | None = None
 
 
 def read_overrides(path: Path) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def log_summary(results: pd.DataFrame, summary: pd.DataFrame, ran: int, seconds:
                           "study_runs_per_minute": ran / seconds * 60 if ran and seconds else 0.0})
 
 
-def _end_stale_children(experiment_id: str, children: pd.DataFrame, console: Console) -> None:
+def end_stale_children(experiment_id: str, children: pd.DataFrame, console: Console) -> None:
     from mnistflow.tracking import runs
 
     stale = [run.run_id for run in runs.running_runs([experiment_id])
@@ -87,7 +87,7 @@ def run_study(jobs: list[Job], raw_params: dict, data_path: Path, experiment: st
     with tracking.active_run(run_id=resume, run_name=None if resume else f"study {name}", tags=parent_tags) as parent:
         context = StudyContext(raw_params, str(data_path), tracking.tracking_uri(tracking.require_project_root()),
                                experiment, parent, review_rows)
-        _end_stale_children(experiment_id, queries.study_children(experiment_id, parent, CONFIG_TAG, SEED_TAG),
+        end_stale_children(experiment_id, queries.study_children(experiment_id, parent, CONFIG_TAG, SEED_TAG),
                             console)
         finished = queries.finished_children(experiment_id, parent, CONFIG_TAG, SEED_TAG)
         todo = [job for job in jobs if (job.key, job.seed) not in finished]

@@ -8,19 +8,20 @@ SIGTERM when their parent goes), and Ctrl-C or SIGTERM to the study ends every r
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mnistflow.core.errors import Terminated, ignore_further_signals, raise_terminated
 from mnistflow.core.params import apply_overrides
 from mnistflow.core.process import die_with_parent
+from mnistflow.study import pruning
 from mnistflow.study.grid import Job
 
 if TYPE_CHECKING:  # TensorFlow loads in the workers only, never in the study's own process
@@ -54,13 +55,20 @@ def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: Comp
 
     params = apply_overrides(context.raw_params, {**job.overrides, "train.seed": job.seed})
     row = failed_row(job, "")
-    tags = {CONFIG_TAG: job.key, SEED_TAG: str(job.seed), "mlflow.parentRunId": context.parent_run_id}
+    tags = {CONFIG_TAG: job.key, SEED_TAG: str(job.seed), "mlflow.parentRunId": context.parent_run_id,
+            **(job.trial.tags() if job.trial else {})}
     try:
         with tracking.active_run(run_name=f"{job.key} seed={job.seed}", tags=tags) as run_id:
             row["run_id"] = run_id
             on_run_started(run_id)
+            callbacks = [pruning.TrialReporter(job.trial, params.diagnostics.collapse_threshold)] if job.trial else []
             splits = mnist.prepare_splits(arrays, params.prepare)
-            row.update(recording.train_and_evaluate(params, splits, compiled_models, context.review_rows))
+            try:
+                row.update(recording.train_and_evaluate(params, splits, compiled_models, context.review_rows,
+                                                        callbacks))
+            except pruning.Pruned as pruned:  # a pruned trial's run is complete as far as it went
+                tracking.set_tags({pruning.PRUNED_TAG: pruned.reason})
+                row.update(status="PRUNED", error=pruned.reason, epochs_trained=pruned.epoch)
     except Exception as error:  # a crash of one run is recorded and the study goes on
         row["error"] = f"{type(error).__name__}: {error}"
     except (KeyboardInterrupt, Terminated):
@@ -97,6 +105,20 @@ def worker_main(context: StudyContext, connection: multiprocessing.connection.Co
         return
 
 
+class _JobQueue:
+    """The jobs not yet handed out: drawn from an iterator one at a time, `left` of them still to come."""
+
+    def __init__(self, jobs: Iterator[Job], count: int) -> None:
+        self.jobs, self.left = jobs, count
+
+    def __bool__(self) -> bool:
+        return self.left > 0
+
+    def popleft(self) -> Job:
+        self.left -= 1
+        return next(self.jobs)
+
+
 @dataclasses.dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
@@ -120,9 +142,11 @@ class LocalPool:
         child_end.close()
         self.workers.append(_Worker(process, parent_end))
 
-    def rows(self, jobs: list[Job]) -> Iterator[dict]:
-        queue = collections.deque(jobs)
-        for _ in range(min(self.size, len(jobs))):
+    def rows(self, jobs: Iterable[Job], count: int | None = None) -> Iterator[dict]:
+        """Each job's row as it ends. `jobs` may be lazy (a tune asks for its next trial only when a worker is
+        free); then `count` says how many it yields."""
+        queue = _JobQueue(iter(jobs), len(jobs) if count is None else count)  # type: ignore[arg-type]
+        for _ in range(min(self.size, queue.left)):
             self._start_worker()
         try:
             while queue or any(worker.job for worker in self.workers):
@@ -137,7 +161,7 @@ class LocalPool:
             raise
         self.close()
 
-    def _collect(self, queue: collections.deque) -> Iterator[dict]:
+    def _collect(self, queue: _JobQueue) -> Iterator[dict]:
         handles = [worker.connection for worker in self.workers] + [worker.process.sentinel for worker in self.workers]
         multiprocessing.connection.wait(handles, timeout=5)
         for worker in list(self.workers):
@@ -155,7 +179,7 @@ class LocalPool:
                     worker.job = None
                     yield payload
 
-    def _replace(self, worker: _Worker, queue: collections.deque) -> Iterator[dict]:
+    def _replace(self, worker: _Worker, queue: _JobQueue) -> Iterator[dict]:
         from mnistflow.tracking import runs
 
         self.workers.remove(worker)
@@ -201,20 +225,29 @@ def _ray_job(job: Job, context: StudyContext) -> dict:
     return run_job(job, context, _setup_worker(context), CompiledModels(), lambda run_id: None)
 
 
-def ray_rows(jobs: list[Job], context: StudyContext, workers: int) -> Iterator[dict]:
-    """Jobs as Ray tasks on the cluster at RAY_ADDRESS, or on a local Ray instance with `workers` CPUs."""
+def ray_rows(jobs: Iterable[Job], context: StudyContext, workers: int, in_flight: int | None = None
+             ) -> Iterator[dict]:
+    """Jobs as Ray tasks on the cluster at RAY_ADDRESS, or on a local Ray instance with `workers` CPUs. With
+    `in_flight`, at most that many tasks are submitted at a time and the next job is drawn only when one ends
+    (a tune's next trial is sampled from the ended ones); else every job is submitted at once."""
     import ray
 
     address = os.environ.get("RAY_ADDRESS")
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
              log_to_driver=False, configure_logging=False)
     try:
-        task = ray.remote(max_retries=0)(_ray_job)
-        pending = [task.options(num_cpus=job_threads(job, context)).remote(job, context) for job in jobs]
+        task, waiting, pending = ray.remote(max_retries=0)(_ray_job), iter(jobs), []
+
+        def submit(limit: int | None) -> None:
+            for job in itertools.islice(waiting, limit):
+                pending.append(task.options(num_cpus=job_threads(job, context)).remote(job, context))
+
+        submit(in_flight)
         try:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending[:] = ray.wait(pending, num_returns=1)
                 yield ray.get(done[0])
+                submit(1 if in_flight else 0)
         except (KeyboardInterrupt, Terminated):
             ignore_further_signals()
             for reference in pending:

@@ -16,7 +16,7 @@ from mnistflow.core.params import Params, flatten
 from mnistflow.data import review
 from mnistflow.data.mnist import NUM_CLASSES, Split
 from mnistflow.training import pipeline
-from mnistflow.training.loop import CompiledModels, EpochRecord
+from mnistflow.training.loop import CompiledModels, EpochCallback, EpochRecord
 
 if TYPE_CHECKING:  # evaluation loads scikit-learn, cleanlab and matplotlib: the train stage needs none of them
     from mnistflow.training.evaluation import Audit, Evaluation
@@ -148,16 +148,16 @@ def test_outcome(metrics: dict[str, float], collapsed: list[int]) -> str:
 
 
 def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models: CompiledModels,
-                       review_rows: Sequence[review.Row] = ()) -> dict:
+                       review_rows: Sequence[review.Row] = (), callbacks: Sequence[EpochCallback] = ()) -> dict:
     """A whole run inside the active run, as a study does it: apply the label review as the prepare stage does,
-    train, log, evaluate into a scratch folder."""
+    train (calling `callbacks` after each epoch too), log, evaluate into a scratch folder."""
     import tempfile
 
     from mnistflow.training.evaluation import Audit
 
     splits = review.apply(splits, review_rows)
-    model, records = pipeline.train_model(params, splits["train"], splits["validation"], [start(params, splits)],
-                                          compiled_models)
+    model, records = pipeline.train_model(params, splits["train"], splits["validation"],
+                                          [start(params, splits), *callbacks], compiled_models)
     log_review(review.counts(review_rows))
     log_training(params, model, records, splits["validation"])
     with tempfile.TemporaryDirectory() as folder:
@@ -165,4 +165,5 @@ def train_and_evaluate(params: Params, splits: dict[str, Split], compiled_models
                                   Path(folder, "figures"), Path(folder, "errors"),
                                   Audit(reviewed_test_labels=review.test_labels(review_rows)))
     return {"status": "FINISHED", "test_accuracy": result.metrics["test_accuracy"],
+            "val_accuracy": records[-1].metrics["val_accuracy"], "epochs_trained": len(records),
             **pipeline.collapse_summary(records)}

@@ -1,0 +1,115 @@
+"""`mnistflow tune` as a whole: the parent run, the trials, and what the parent run keeps (the trials table,
+Optuna's pictures, the best configuration)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from mnistflow.core.errors import ParamsError
+from mnistflow.study import pruning
+from mnistflow.study.tuning import (
+    PARENT_ATTRIBUTE,
+    TrialSource,
+    TuneRequest,
+    ended_trials,
+    fail_stale_trials,
+    open_study,
+    run_trials,
+    study_metrics,
+    write_tuned_config,
+)
+from mnistflow.study.workers import CONFIG_TAG, SEED_TAG, StudyContext
+
+SLICE_PARAMS = ("model.mlp.units", "train.learning_rate")  # the practitioner's question: more units, smaller step?
+
+
+def save_pictures(study: Any, folder: Path) -> list[str]:
+    """Optuna's matplotlib pictures of the study, as PNGs in `folder`; a picture the trials cannot support yet
+    (importances need two complete trials with different values) is left out. Returns the files written."""
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as optuna_plots
+
+    from mnistflow.analysis import plots
+
+    searched = [name for name in SLICE_PARAMS if any(name in trial.params for trial in study.trials)]
+    pictures = {"optimization_history.png": lambda: optuna_plots.plot_optimization_history(study),
+                "learning_curves.png": lambda: optuna_plots.plot_intermediate_values(study),
+                "param_importances.png": lambda: optuna_plots.plot_param_importances(study),
+                "slice_units_learning_rate.png": lambda: optuna_plots.plot_slice(study, params=searched or None)}
+    written = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib pictures experimental
+        for name, draw in pictures.items():
+            try:
+                axes = draw()
+            except (ValueError, RuntimeError, ZeroDivisionError):
+                continue
+            figure: Any = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            for each in figure.axes:
+                if each.get_ylabel() == "Objective Value":
+                    each.set_ylabel("validation accuracy")
+            figure.set_size_inches(max(figure.get_size_inches()[0], 8), 5)
+            plots.save(figure, folder / name)
+            plt.close(figure)
+            written.append(name)
+    return written
+
+
+def log_results(study: Any, seconds: float) -> None:
+    from mnistflow import tracking
+
+    with tempfile.TemporaryDirectory() as folder:
+        study.trials_dataframe().to_csv(Path(folder, "trials.csv"), index=False)
+        save_pictures(study, Path(folder))
+        tracking.log_artifacts(folder, "tune")
+    tracking.log_metrics(study_metrics(study, seconds))
+
+
+def run_tune(request: TuneRequest, raw_params: dict, data_path: Path, experiment: str, tuned_path: Path,
+             console: Console, review_rows: tuple = ()) -> Any:
+    """Run (or resume) a tune study under one parent run; write the best trial to `tuned_path`."""
+    from mnistflow import tracking
+    from mnistflow.study.runner import end_stale_children
+    from mnistflow.tracking import queries
+    from mnistflow.tracking.store import file_lock
+
+    root = tracking.require_project_root()
+    default_arch = raw_params.get("model", {}).get("arch", "mlp")
+    with file_lock(root / f".mnistflow-tune-{request.name}.lock"):
+        study = open_study(request, default_arch)
+        count = request.trials - ended_trials(study)
+        experiment_id = tracking.connect(experiment)
+        parent_id = study.user_attrs.get(PARENT_ATTRIBUTE) if request.resume else None
+        tags = {pruning.TUNE_TAG: request.name}
+        with tracking.active_run(run_id=parent_id, run_name=None if parent_id else f"tune {request.name}",
+                                 tags=tags) as parent:
+            if parent_id is None:
+                study.set_user_attr(PARENT_ATTRIBUTE, parent)
+                tracking.log_params({"tune.trials": request.trials, "tune.seed": request.space.seed,
+                                     **{f"tune.base.{key}": value for key, value in request.space.base.items()}})
+                tracking.log_dict(study.user_attrs["search_space"], "tune/search_space.json")
+            fail_stale_trials(study, console)
+            end_stale_children(experiment_id, queries.study_children(experiment_id, parent, CONFIG_TAG, SEED_TAG),
+                               console)
+            context = StudyContext(raw_params, str(data_path), tracking.tracking_uri(root), experiment, parent,
+                                   review_rows)
+            if request.resume:
+                console.print(f"resuming: {request.trials - count} of {request.trials} trials already ended")
+            seconds = run_trials(TrialSource(study, request, default_arch), context, count, console) if count > 0 \
+                else 0.0
+            best = write_tuned_config(study, request.space, request.name, tuned_path, default_arch)
+            log_results(study, seconds)
+    if best is None:
+        raise ParamsError(f"tune study {request.name!r}: no trial completed, so no configuration was written "
+                          f"(every trial was pruned or failed; see the parent run {parent})")
+    console.print(f"tune run {parent}: best trial {best.number}, validation accuracy {best.value:.4f}, test accuracy "
+                  f"{best.user_attrs.get('test_accuracy', float('nan')):.4f} -> {os.path.relpath(tuned_path)}",
+                  soft_wrap=True)
+    return study
+
