@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,docs,server,cluster]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,docs,server,cluster,team]'
 	touch $@
 
 setup: $(STAMP)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import glob
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +105,32 @@ def concurrent_trainings(folder: Path, epochs: int, count: int = 4, **environmen
     outputs = [process.communicate(timeout=600)[0] for process in processes]
     assert [process.returncode for process in processes] == [0] * count, outputs
     return outputs
+
+
+POSTGRES_BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+
+
+def as_postgres(*command: str) -> None:
+    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_cluster():
+    """A private PostgreSQL cluster (trust authentication) on a free port, with a database `mlflow`:
+    (socket folder, port). Needs the server binaries and root; .ci/run installs them."""
+    if not POSTGRES_BINARIES or os.geteuid() != 0:
+        pytest.skip("needs PostgreSQL server binaries and root (apt-get install postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="mnistflow-pg-"))
+    shutil.chown(folder, "postgres")
+    port = free_port()
+    binaries = POSTGRES_BINARIES[-1]
+    as_postgres(f"{binaries}/initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
+    as_postgres(f"{binaries}/pg_ctl", "-D", str(folder / "data"), "-w", "-l", str(folder / "log"), "-o",
+                f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+    as_postgres(f"{binaries}/createdb", "-h", "127.0.0.1", "-p", str(port), "mlflow")
+    yield folder, port
+    as_postgres(f"{binaries}/pg_ctl", "-D", str(folder / "data"), "-m", "fast", "stop")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "mnistflow"
 # Each layer may import from itself and from every layer listed before it.
-LAYERS = ["core", "tracking", "data", "analysis", "models", "training", "study", "stages", "cli", "mlproject"]
+LAYERS = ["core", "tracking", "team", "data", "analysis", "models", "training", "study", "stages", "cli", "mlproject"]
 
 
 def layer_of(module: str) -> str:

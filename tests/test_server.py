@@ -4,13 +4,10 @@ and four concurrent trainings all work unchanged through MLFLOW_TRACKING_URI.
 Needs PostgreSQL's server binaries and root (to run them as the postgres user); .ci/run installs them.
 """
 
-import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -18,17 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, concurrent_trainings, free_port, make_project, repro, tool_environment
+from conftest import POSTGRES_BINARIES, REPO, concurrent_trainings, free_port, make_project, repro, tool_environment
 
 pytestmark = pytest.mark.slow
-BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-if not BINARIES or os.geteuid() != 0:
+if not POSTGRES_BINARIES or os.geteuid() != 0:
     pytest.skip("needs PostgreSQL server binaries and root (apt-get install postgresql)", allow_module_level=True)
 pytest.importorskip("psycopg", reason="pip install psycopg[binary] (the server extra)")
-
-
-def _as_postgres(*command: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True)
 
 
 def _api(base: str, path: str, body: dict | None = None) -> dict:
@@ -37,21 +29,6 @@ def _api(base: str, path: str, body: dict | None = None) -> dict:
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A private PostgreSQL cluster (trust authentication) on a free port: (socket folder, port)."""
-    folder = Path(tempfile.mkdtemp(prefix="mnistflow-pg-"))
-    shutil.chown(folder, "postgres")
-    port = free_port()
-    _as_postgres(f"{BINARIES[-1]}/initdb", "-D", str(folder / "data"), "-A", "trust", "-U", "postgres")
-    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(folder / "data"), "-w", "-l", str(folder / "log"), "-o",
-                 f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
-    _as_postgres(f"{BINARIES[-1]}/createdb", "-h", "127.0.0.1", "-p", str(port), "mlflow")
-    yield folder, port
-    _as_postgres(f"{BINARIES[-1]}/pg_ctl", "-D", str(folder / "data"), "-m", "fast", "stop")
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _start_server(environment: dict, artifacts: Path, *options: str) -> tuple[subprocess.Popen, str]:
@@ -85,18 +62,18 @@ def _stop_server(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(cluster, tmp_path_factory):
-    _, database_port = cluster
+def server(postgres_cluster, tmp_path_factory):
+    _, database_port = postgres_cluster
     environment = tool_environment(MNISTFLOW_POSTGRES_URI=f"postgresql://postgres@127.0.0.1:{database_port}/mlflow")
     process, base = _start_server(environment, tmp_path_factory.mktemp("artifacts"))
     yield base
     _stop_server(process)
 
 
-def test_setup_quotes_the_password_and_never_shows_it_on_a_command_line(cluster, tmp_path):
+def test_setup_quotes_the_password_and_never_shows_it_on_a_command_line(postgres_cluster, tmp_path):
     from urllib.parse import quote
 
-    folder, database_port = cluster
+    folder, database_port = postgres_cluster
     password = "it's'; DROP ROLE postgres; --"
     uri = f"postgresql://mnist_user:{quote(password, safe='')}@127.0.0.1:{database_port}/mnist_db"
     environment = tool_environment(MNISTFLOW_POSTGRES_URI=uri, PGHOST=str(folder), PGPORT=str(database_port))

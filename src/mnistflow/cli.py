@@ -6,6 +6,7 @@ import enum
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +15,17 @@ from rich.console import Console
 
 from mnistflow.core import paths
 from mnistflow.core.errors import UsageError, one_line_errors
+from mnistflow.team.commands import team_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Track, compare, register and use mnistflow models.")
+app.add_typer(team_app, name="team")
 ExperimentOption = Annotated[str | None, typer.Option(
     "--mlflow-experiment",
     help="MLflow experiment (default: tracking.experiment in params.yaml; MLFLOW_EXPERIMENT_NAME overrides)")]
 ModelNameOption = Annotated[str, typer.Option("--name", help="registered model name")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="raw MNIST .npz (default: dvc.yaml's), or mlflow-artifacts:/datasets/mnist.npz shared by `team start`")]
 
 
 class Direction(enum.StrEnum):
@@ -42,6 +47,19 @@ class Format(enum.StrEnum):
     table = "table"
     markdown = "markdown"
     csv = "csv"
+
+
+def _study_data(data: Path | None, root: Path, scratch: Path) -> tuple[str, Path]:
+    """--data of a study or tune: (what its workers read, a local copy for this process). A file shared through
+    the tracking server is fetched once here, so a missing one is one line before anything trains."""
+    from mnistflow.tracking import datasets
+
+    location = str(data or paths.raw_data(root))
+    if datasets.is_shared(location):
+        return location, datasets.fetch(location, scratch)
+    if not Path(location).is_file():
+        raise UsageError(f"--data {location}: file not found")
+    return str(Path(location).resolve()), Path(location)
 
 
 def _connect(experiment: str | None, create: bool = False) -> str:
@@ -261,8 +279,7 @@ def study(study_file: Annotated[Path | None, typer.Option(
           executor: Annotated[Executor, typer.Option(
               help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
           params: Annotated[Path, typer.Option()] = paths.PARAMS,
-          data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
-          experiment: ExperimentOption = None) -> None:
+          data: DataOption = None, experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
     from mnistflow.analysis.comparison import to_markdown
     from mnistflow.core.params import read_params
@@ -272,17 +289,16 @@ def study(study_file: Annotated[Path | None, typer.Option(
     from mnistflow.tracking import require_project_root
 
     raw_params, parsed = read_params(params)
-    data = data or paths.raw_data(require_project_root())
-    if not data.is_file():
-        raise UsageError(f"--data {data}: file not found")
-    review_rows = review.project_rows(paths.optional_review_file(require_project_root()), data)
+    with tempfile.TemporaryDirectory() as scratch:
+        location, local_data = _study_data(data, require_project_root(), Path(scratch))
+        review_rows = review.project_rows(paths.optional_review_file(require_project_root()), local_data)
     study_file = study_file or (None if config else paths.STUDY)  # named configurations stand on their own
     jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
     console = Console(stderr=True)
     console.print(f"study {name}: {len(jobs.configurations)} configurations x {len(jobs.seeds)} seeds "
                   f"= {len(jobs.jobs)} runs on {workers} workers")
     experiment = experiment or parsed.tracking.experiment
-    summary = run_study(jobs.jobs, raw_params, data.resolve(), experiment, workers, console, name, resume,
+    summary = run_study(jobs.jobs, raw_params, location, experiment, workers, console, name, resume,
                         executor.value, review_rows)
     print(to_markdown(summary))
 
@@ -297,8 +313,7 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
          executor: Annotated[Executor, typer.Option(
              help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
          params: Annotated[Path, typer.Option()] = paths.PARAMS,
-         data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
-         experiment: ExperimentOption = None) -> None:
+         data: DataOption = None, experiment: ExperimentOption = None) -> None:
     """Search the tune file's space with Optuna; prune a trial once a class stays collapsed; write the best
     trial to configs/tuned.yaml (`mnistflow experiment tuned` re-runs it)."""
     from mnistflow.core.params import read_params
@@ -314,15 +329,14 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
     raw_params, parsed = read_params(params)
     space = read_search_space(tune_file, raw_params)
     root = require_project_root()
-    data = data or paths.raw_data(root)
-    if not data.is_file():
-        raise UsageError(f"--data {data}: file not found")
+    with tempfile.TemporaryDirectory() as scratch:
+        location, local_data = _study_data(data, root, Path(scratch))
+        review_rows = review.project_rows(paths.optional_review_file(root), local_data)
     request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value)
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"tune {name}: {trials} trials on {workers} workers, storage {request.storage_url}")
-    run_tune(request, raw_params, data.resolve(), experiment or parsed.tracking.experiment,
-             paths.config_file("tuned", root), console,
-             review.project_rows(paths.optional_review_file(root), data))
+    run_tune(request, raw_params, location, experiment or parsed.tracking.experiment,
+             paths.config_file("tuned", root), console, review_rows)
 
 
 @app.command()

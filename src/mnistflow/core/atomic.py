@@ -50,6 +50,16 @@ def write_text(path: str | Path, text: str) -> None:
         temporary.write_text(text)
 
 
+def write_private_text(path: str | Path, text: str) -> None:
+    """Like write_text, for a secret: the file is its owner's alone (0600) from its creation on."""
+    temporary = temporary_sibling(path)  # mkstemp makes it 0600
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 

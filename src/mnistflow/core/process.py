@@ -107,6 +107,18 @@ def stop_group(leader: subprocess.Popen, grace: float = 3.0) -> None:
     leader.wait()
 
 
+def stop_detached_group(leader_pid: int, grace: float = 30.0) -> None:
+    """Stop a process group this process did not start (a service launched by an earlier command): SIGTERM to
+    all, SIGKILL to what is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader_pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_alive(leader_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(leader_pid, signal.SIGKILL)
+
+
 def run_group(command: list[str], environment: dict[str, str],
               stderr_sink: Callable[[IO[str]], None] | None = None) -> int:
     """Run a server in a process group of its own until it exits; its exit code.

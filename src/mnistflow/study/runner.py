@@ -76,7 +76,7 @@ def end_stale_children(experiment_id: str, children: pd.DataFrame, console: Cons
         console.print(f"resuming: {len(stale)} child run(s) left RUNNING by a process that is gone, now KILLED")
 
 
-def run_study(jobs: list[Job], raw_params: dict, data_path: Path, experiment: str, workers: int, console: Console,
+def run_study(jobs: list[Job], raw_params: dict, data_path: str, experiment: str, workers: int, console: Console,
               name: str, resume: str | None, executor: str = "process", review_rows: tuple = ()) -> pd.DataFrame:
     """Run (or resume) a study under a parent run and log its results, summary and figure there."""
     from mnistflow import tracking
@@ -85,7 +85,7 @@ def run_study(jobs: list[Job], raw_params: dict, data_path: Path, experiment: st
     experiment_id = tracking.connect(experiment)
     parent_tags = None if resume else {STUDY_TAG: name}
     with tracking.active_run(run_id=resume, run_name=None if resume else f"study {name}", tags=parent_tags) as parent:
-        context = StudyContext(raw_params, str(data_path), tracking.tracking_uri(tracking.require_project_root()),
+        context = StudyContext(raw_params, data_path, tracking.tracking_uri(tracking.require_project_root()),
                                experiment, parent, review_rows)
         end_stale_children(experiment_id, queries.study_children(experiment_id, parent, CONFIG_TAG, SEED_TAG),
                             console)

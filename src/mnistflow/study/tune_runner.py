@@ -38,27 +38,54 @@ def save_pictures(study: Any, folder: Path) -> list[str]:
     from mnistflow.analysis import plots
 
     searched = [name for name in SLICE_PARAMS if any(name in trial.params for trial in study.trials)]
-    pictures = {"optimization_history.png": lambda: optuna_plots.plot_optimization_history(study),
-                "learning_curves.png": lambda: optuna_plots.plot_intermediate_values(study),
-                "param_importances.png": lambda: optuna_plots.plot_param_importances(study),
-                "slice_units_learning_rate.png": lambda: optuna_plots.plot_slice(study, params=searched or None)}
+    pictures = {  # file: (title, draw); the slice plot keeps Optuna's layout (its colour bar breaks tight_layout)
+        "optimization_history.png": ("Validation accuracy of each trial, and the best so far",
+                                     lambda: optuna_plots.plot_optimization_history(study)),
+        "learning_curves.png": ("Validation accuracy per epoch; a short line is a pruned trial",
+                                lambda: optuna_plots.plot_intermediate_values(study)),
+        "param_importances.png": ("Which params mattered for validation accuracy (fANOVA)",
+                                  lambda: optuna_plots.plot_param_importances(study)),
+        "slice_units_learning_rate.png": ("Validation accuracy against units and learning rate",
+                                          lambda: optuna_plots.plot_slice(study, params=searched or None))}
     written = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib pictures experimental
-        for name, draw in pictures.items():
+        for name, (title, draw) in pictures.items():
             try:
                 axes = draw()
             except (ValueError, RuntimeError, ZeroDivisionError):
                 continue
             figure: Any = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            figure.set_size_inches(max(figure.get_size_inches()[0], 9), 5)
             for each in figure.axes:
-                if each.get_ylabel() == "Objective Value":
-                    each.set_ylabel("validation accuracy")
-            figure.set_size_inches(max(figure.get_size_inches()[0], 8), 5)
+                readable(each)
+            if name.startswith("slice"):
+                figure.suptitle(title)
+            else:
+                for location in ("left", "center", "right"):  # Optuna's own title sits left or centre
+                    figure.axes[0].set_title("", loc=location)
+                figure.axes[0].set_title(title)
+                figure.tight_layout()
             plots.save(figure, folder / name)
             plt.close(figure)
             written.append(name)
     return written
+
+
+LABELS = {"Objective Value": "validation accuracy", "Intermediate Value": "validation accuracy", "Step": "epoch"}
+
+
+def readable(axes: Any) -> None:
+    """Name Optuna's axes for this study, drop a legend of one line per trial, and keep log axes legible."""
+    from matplotlib.ticker import NullFormatter
+
+    axes.set_ylabel(LABELS.get(axes.get_ylabel(), axes.get_ylabel()))
+    axes.set_xlabel(LABELS.get(axes.get_xlabel(), axes.get_xlabel()))
+    legend = axes.get_legend()
+    if legend is not None and len(legend.get_texts()) > 8:
+        legend.remove()
+    if axes.get_xscale() == "log":
+        axes.xaxis.set_minor_formatter(NullFormatter())
 
 
 def log_results(study: Any, seconds: float) -> None:
@@ -71,7 +98,7 @@ def log_results(study: Any, seconds: float) -> None:
     tracking.log_metrics(study_metrics(study, seconds))
 
 
-def run_tune(request: TuneRequest, raw_params: dict, data_path: Path, experiment: str, tuned_path: Path,
+def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment: str, tuned_path: Path,
              console: Console, review_rows: tuple = ()) -> Any:
     """Run (or resume) a tune study under one parent run; write the best trial to `tuned_path`."""
     from mnistflow import tracking
@@ -97,7 +124,7 @@ def run_tune(request: TuneRequest, raw_params: dict, data_path: Path, experiment
             fail_stale_trials(study, console)
             end_stale_children(experiment_id, queries.study_children(experiment_id, parent, CONFIG_TAG, SEED_TAG),
                                console)
-            context = StudyContext(raw_params, str(data_path), tracking.tracking_uri(root), experiment, parent,
+            context = StudyContext(raw_params, data_path, tracking.tracking_uri(root), experiment, parent,
                                    review_rows)
             if request.resume:
                 console.print(f"resuming: {request.trials - count} of {request.trials} trials already ended")

@@ -15,7 +15,9 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistflow.core.errors import Terminated, ignore_further_signals, raise_terminated
@@ -81,9 +83,11 @@ def _setup_worker(context: StudyContext) -> dict:
     from mnistflow import tracking
     from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before it loads
     from mnistflow.data import mnist
+    from mnistflow.tracking import datasets
 
     tracking.connect(context.experiment)
-    return mnist.load_mnist(context.data_path)
+    with tempfile.TemporaryDirectory() as folder:  # a dataset shared through the server is read here
+        return mnist.load_mnist(datasets.fetch(context.data_path, Path(folder)))
 
 
 def worker_main(context: StudyContext, connection: multiprocessing.connection.Connection, parent_pid: int) -> None:

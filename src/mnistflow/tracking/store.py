@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import sqlite3
 import sys
 import urllib.request
@@ -70,6 +71,10 @@ NOISE_PREFIXES = ("(raised as a result of", "[SQL:", "[parameters:", "(Backgroun
 
 def describe(error: BaseException) -> str:
     """The telling line of an error's message, for one-line reports (SQLAlchemy's notes skipped)."""
+    artifact_failure = re.search(r"API request to (\S+/mlflow-artifacts/\S+) failed .*too many 500 error", str(error))
+    if artifact_failure:  # the server took the request but could not store the bytes
+        return (f"the tracking server failed to store an artifact (HTTP 500 for {artifact_failure.group(1)[:120]}): "
+                "its artifact store may be down; see the server's log")
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     telling = [line for line in lines if not line.startswith(NOISE_PREFIXES)]
     return (telling or lines or [type(error).__name__])[0][:300]
