@@ -63,10 +63,27 @@ def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, ra
     assert sum(rows[0]["probabilities"]) == pytest.approx(1, abs=1e-4)
 
 
-def test_predict_without_a_champion_is_one_line(store):
+def test_predict_without_any_model_is_one_line(store):
     result = runner.invoke(app, ["predict", "x.png"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: cannot load model 'models:/mnist-digits@champion'")
+    assert result.stderr == "error: no FINISHED run with a logged model in this experiment; run `dvc repro` first\n"
+
+
+def test_every_model_command_uses_the_champion_else_the_newest_run_and_says_which(make_run, tmp_path, raw_mnist):
+    from mlflow import MlflowClient
+
+    make_run(0.9)
+    newest = make_run(0.5)  # newer and weaker: used only while there is no champion
+    digit = tmp_path / "digit.npy"
+    np.save(digit, raw_mnist["x_test"][:1])
+    newest_name = MlflowClient().get_run(newest).info.run_name
+    for command in (["show", "1", "--out", str(tmp_path / "shown.png")], ["predict", str(digit)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0 and f"model: run {newest_name}\n" in result.stderr, result.stderr
+    assert runner.invoke(app, ["register"]).exit_code == 0
+    for command in (["show", "1", "--out", str(tmp_path / "shown.png")], ["predict", str(digit)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0 and "model: mnist-digits v1 @champion\n" in result.stderr, result.stderr
 
 
 def test_show_writes_the_picture_and_rejects_bad_input(champion, tmp_path):

@@ -1,8 +1,8 @@
-"""`mlflow run` entry points: pass on only the -P parameters a user gave, as `dvc exp run -S` overrides.
+"""`mlflow run` entry points: pass on the -P parameters a user gave as `dvc exp run -S` overrides.
 
-MLproject gives every parameter an empty default, so params.yaml stays the one home of the defaults: an
-empty value means "not given" and is not passed on. The stages then write into the run that `mlflow run`
-created (they find it through MLFLOW_RUN_ID).
+MLproject declares no parameters, so MLflow logs only those given (never an empty placeholder) and appends
+each to the command as `--name value`; params.yaml stays the one home of the defaults. The stages then write
+into the run that `mlflow run` created (they find it through MLFLOW_RUN_ID).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from types import MappingProxyType
+
+from mnistflow.core.errors import UsageError, one_line_errors
 
 PARAMETERS = MappingProxyType({
     "arch": "model.arch", "epochs": "train.epochs", "units": "model.mlp.units", "learning_rate": "train.learning_rate",
@@ -22,19 +24,37 @@ ENTRY_STAGES = MappingProxyType({"main": (), "prepare": ("--single-item", "prepa
                                  "train": ("--single-item", "train"), "evaluate": ("--single-item", "evaluate")})
 
 
-def dvc_command(entry: str, assignments: list[str]) -> list[str]:
-    """`dvc exp run` for an entry point, with `-S` for each `name=value` whose value is not empty."""
+def given_parameters(arguments: list[str]) -> dict[str, str]:
+    """`--epochs 5 --units 128` (as `mlflow run` appends them) or `epochs=5` -> {"epochs": "5", ...}."""
+    given, words = {}, list(arguments)
+    while words:
+        word = words.pop(0)
+        if word.startswith("--") and "=" not in word:
+            if not words:
+                raise UsageError(f"-P {word[2:]} has no value")
+            given[word[2:]] = words.pop(0)
+        else:
+            name, _, value = word.removeprefix("--").partition("=")
+            given[name] = value
+    unknown = sorted(set(given) - set(PARAMETERS))
+    if unknown:
+        raise UsageError(f"unknown parameter -P {unknown[0]} (expected one of {', '.join(PARAMETERS)})")
+    return given
+
+
+def dvc_command(entry: str, arguments: list[str]) -> list[str]:
+    """`dvc exp run` for an entry point, with `-S` for each parameter given a value."""
     command = ["dvc", "exp", "run", "--force", *ENTRY_STAGES[entry]]
-    for assignment in assignments:
-        name, _, value = assignment.partition("=")
+    for name, value in given_parameters(arguments).items():
         if value:
             command += ["-S", f"{PARAMETERS[name]}={value}"]
     return command
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    entry, *assignments = sys.argv[1:] if argv is None else argv
-    command = dvc_command(entry, assignments)
+    entry, *arguments = sys.argv[1:] if argv is None else argv
+    command = dvc_command(entry, arguments)
     print(" ".join(command), file=sys.stderr)
     raise SystemExit(subprocess.run(command).returncode)
 

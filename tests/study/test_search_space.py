@@ -82,3 +82,19 @@ def test_a_trial_seed_depends_on_the_study_seed_and_trial_number_only():
     assert seeds == [trial_seed(0, number) for number in range(200)]
     assert len(set(seeds)) == 200 and all(0 <= seed <= MAX_SEED for seed in seeds)
     assert trial_seed(1, 0) != trial_seed(0, 0)
+
+
+def test_zero_trials_or_a_bad_space_is_one_line_before_any_work(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mnistflow.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "tune.yaml").write_text("space:\n  model.mlp.units: {low: 64, high: 8}\n")
+    for arguments, message in ((["--trials", "0"], "error: --trials must be at least 1, got 0\n"),
+                               ([], "space.model.mlp.units: the range is inverted (low 64 must be below high 8)\n")):
+        result = CliRunner().invoke(app, ["tune", *arguments])
+        assert result.exit_code == 2 and result.stderr.endswith(message), result.stderr
+    assert not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()

@@ -73,6 +73,22 @@ def test_a_copied_project_does_not_write_into_the_originals_artifacts(tmp_path, 
         tracking.connect("copied")
 
 
+def test_a_project_whose_path_has_a_space_connects_again(tmp_path, monkeypatch):
+    """MLflow stores the artifact location URL-quoted (`no%20pruning`); read back as a path it must be the
+    project's own folder, not `outside this project`."""
+    project = tmp_path / "no pruning"
+    project.mkdir()
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(variable, raising=False)
+    from conftest import run_python
+
+    for _ in range(2):  # the second connect finds the experiment and checks its artifact location
+        connected = run_python("from mnistflow import tracking; tracking.connect('spaced')", project,
+                               env={"MLFLOW_TRACKING_URI": "", "DVC_ROOT": ""})
+        assert connected.returncode == 0, connected.stderr[-2000:]
+
+
 def test_a_command_outside_any_project_says_so_instead_of_creating_a_store(tmp_path, monkeypatch):
     for variable in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
         monkeypatch.delenv(variable, raising=False)

@@ -192,6 +192,10 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert runs[0].data.params["train.epochs"] == "1" and "test_accuracy" in runs[0].data.metrics
     assert runs[0].data.tags["mlflow.project.entryPoint"] == "main"
+    assert runs[0].data.params["epochs"] == "1" and "" not in runs[0].data.params.values()  # no placeholders
+    compared = subprocess.run(["mnistflow", "compare", "--format", "csv"], cwd=project, capture_output=True, text=True,
+                              env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"))
+    assert compared.returncode == 0 and "test_accuracy" in compared.stdout.splitlines()[0], compared.stderr
 
 
 def test_mlflow_run_honours_an_edited_params_file(project):

@@ -151,3 +151,27 @@ def register_best(experiment_id: str, name: str, metric: str, direction: str, lo
         return Outcome(candidate, previous_version, previous_value, str(version.version), True,
                        f"{name} v{version.version} from run {candidate.info.run_id} ({metric}={value:.6g}) "
                        f"is now @{ALIAS}; before: {before}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ChosenModel:
+    uri: str
+    label: str  # how messages and figures name it: `mnist-digits v3 @champion` or `run <name>`
+
+
+def choose_model(experiment_id: str, name: str, model_uri: str | None = None, run_id: str | None = None
+                 ) -> ChosenModel:
+    """The one rule of every command that uses a model: the one asked for (--model-uri, --run), else
+    `<name>@champion` when it exists, else the newest FINISHED run with a logged model."""
+    from mnistflow.tracking import queries
+
+    client = MlflowClient()
+    if model_uri:
+        return ChosenModel(model_uri, model_uri)
+    if run_id is None:
+        champion = _champion(client, name)
+        if champion is not None:
+            return ChosenModel(f"models:/{name}@{ALIAS}", f"{name} v{champion.version} @{ALIAS}")
+        run_id = queries.latest_model_run(experiment_id)
+    uri = queries.model_uri_of_run(run_id)
+    return ChosenModel(uri, f"run {client.get_run(run_id).info.run_name}")

@@ -165,7 +165,8 @@ def _check_experiment(found, uri: str, root: Path) -> None:
                             "another name")
     location = found.artifact_location or ""
     if uri == default_tracking_uri(root) and location.startswith("file:") and \
-            not Path(location.removeprefix("file://")).resolve().is_relative_to(root.resolve()):
+            not Path(urllib.request.url2pathname(location.removeprefix("file://"))).resolve().is_relative_to(
+                root.resolve()):
         raise TrackingError(f"experiment {found.name!r} in {uri} keeps its artifacts in {location}, outside this "
                             f"project ({root}): a copied project would write into another's; delete the "
                             "copied mlflow.db or set MLFLOW_TRACKING_URI")

@@ -1,0 +1,117 @@
+"""Commands on images: predict the digit in a file, picture a dataset image, review suspect labels."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistflow.cli.options import ExperimentOption, ModelNameOption, SplitName, connect_experiment
+from mnistflow.core import paths
+from mnistflow.core.errors import UsageError, one_line_errors
+
+MODEL_RULE = "model URI (default: models:/<name>@champion if it exists, else the newest finished run's model)"
+
+
+@one_line_errors
+def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or .npy arrays")],
+            model_uri: Annotated[str | None, typer.Option(help=MODEL_RULE)] = None,
+            name: ModelNameOption = "mnist-digits",
+            json_output: Annotated[bool, typer.Option("--json", help="print JSON instead of lines")] = False,
+            show_framing: Annotated[bool, typer.Option(
+                "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
+            experiment: ExperimentOption = None) -> None:
+    """Predict the digit in each file; a bad file is reported and the others still run (exit 1)."""
+    from mnistflow import tracking
+    from mnistflow.tracking import queries, registry
+
+    root = tracking.require_project_root()
+    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri)  # before TensorFlow loads
+    print(f"model: {chosen.label}", file=sys.stderr)
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    from mnistflow.data.images import ImageFileError, load_digits
+
+    model = queries.load_model(chosen.uri)
+    results, failures = [], 0
+    for path in files:
+        try:
+            digits = load_digits(path)
+        except (ImageFileError, OSError) as error:  # one bad file is that file's error alone
+            print(f"error: {error}", file=sys.stderr)
+            failures += 1
+            continue
+        for item, probabilities in enumerate(queries.predict_probabilities(model, digits)):
+            results.append({"file": str(path), "item": item, "label": int(probabilities.argmax()),
+                            "probability": float(probabilities.max()),
+                            "probabilities": [round(float(p), 6) for p in probabilities]})
+            if show_framing and path.suffix.lower() != ".npy":
+                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, root))
+    for result in results if not json_output else ():
+        shown = f"  -> {result['shown']}" if "shown" in result else ""
+        print(f"{result['file']}[{result['item']}]: {result['label']} (p={result['probability']:.3f}){shown}")
+    if json_output:
+        print(json.dumps(results, indent=2))
+    raise typer.Exit(1 if failures else 0)
+
+
+def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:
+    from mnistflow.analysis import plots
+    from mnistflow.data.images import load_photo
+
+    out = root / paths.SHOWN / f"predict_{path.stem}.png"
+    plots.save(plots.framing_figure(load_photo(path), framed, probabilities, str(path)), out)
+    return out
+
+
+@one_line_errors
+def show(index: Annotated[int, typer.Argument(help="image index within the split")],
+         split: Annotated[SplitName, typer.Option()] = SplitName.test,
+         run: Annotated[str | None, typer.Option(help="run id whose model to use")] = None,
+         model_uri: Annotated[str | None, typer.Option(help=MODEL_RULE)] = None,
+         name: ModelNameOption = "mnist-digits",
+         data: Annotated[Path | None, typer.Option(help="raw MNIST .npz (default: dvc.yaml's)")] = None,
+         out: Annotated[Path | None, typer.Option(help="PNG to write")] = None,
+         experiment: ExperimentOption = None) -> None:
+    """Write a PNG of one image with its label and the model's ten class probabilities."""
+    from mnistflow.analysis import plots
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
+    from mnistflow.data.mnist import load_mnist
+    from mnistflow.tracking import queries, registry, require_project_root
+
+    root = require_project_root()
+    arrays = load_mnist(data or paths.raw_data(root))
+    images, labels = arrays[f"x_{split.value}"], arrays[f"y_{split.value}"]
+    if not 0 <= index < len(images):
+        raise UsageError(f"index {index} is out of range for the {split.value} split (0-{len(images) - 1})")
+    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri, run)
+    print(f"model: {chosen.label}", file=sys.stderr)
+    probabilities = queries.predict_probabilities(queries.load_model(chosen.uri), images[index:index + 1])[0]
+    out = out or root / paths.SHOWN / f"{split.value}_{index}.png"
+    plots.save(plots.digit_probabilities_figure(images[index], int(labels[index]), probabilities,
+                                                f"{split.value} image #{index} — {chosen.label}"), out)
+    print(out)
+
+
+@one_line_errors
+def review(show_index: Annotated[int | None, typer.Option(
+               "--show", help="instead: picture one image of --split with the model's probabilities")] = None,
+           split: Annotated[SplitName, typer.Option()] = SplitName.test) -> None:
+    """Put the current suspected label errors into the review file, for you to give each a verdict."""
+    from mnistflow.data import review as label_review
+    from mnistflow.data.mnist import load_mnist
+    from mnistflow.tracking import require_project_root
+
+    if show_index is not None:
+        return show(show_index, split=split)
+    root = require_project_root()
+    arrays = load_mnist(paths.raw_data(root))
+    path = paths.review_file(root)
+    rows, new = label_review.update_file(path, paths.error_reports(root),
+                                         {"train": arrays["y_train"], "test": arrays["y_test"]})
+    reviewed = sum(bool(row.verdict) for row in rows)
+    print(f"{path.relative_to(root)}: {len(rows)} rows, {new} new suspects, {reviewed} reviewed. Set verdict to "
+          "relabel (to `suggested`), exclude or keep; `mnistflow review --show INDEX --split train|test` pictures "
+          "one; then `dvc repro` applies them.")

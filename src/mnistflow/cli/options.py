@@ -1,0 +1,67 @@
+"""What the commands share: their option types, choices, and how they find the store and the data."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistflow.core import paths
+from mnistflow.core.errors import UsageError
+
+ExperimentOption = Annotated[str | None, typer.Option(
+    "--mlflow-experiment",
+    help="MLflow experiment (default: tracking.experiment in params.yaml; MLFLOW_EXPERIMENT_NAME overrides)")]
+ModelNameOption = Annotated[str, typer.Option("--name", help="registered model name")]
+DataOption = Annotated[Path | None, typer.Option(
+    help="raw MNIST .npz (default: dvc.yaml's), or mlflow-artifacts:/datasets/mnist.npz shared by `team start`")]
+
+
+class Direction(enum.StrEnum):
+    max = "max"
+    min = "min"
+
+
+class SplitName(enum.StrEnum):
+    test = "test"
+    train = "train"
+
+
+class Executor(enum.StrEnum):
+    process = "process"
+    ray = "ray"
+
+
+class Format(enum.StrEnum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+
+
+def study_data(data: Path | None, root: Path, scratch: Path) -> tuple[str, Path]:
+    """--data of a study or tune: (what its workers read, a local copy for this process). A file shared through
+    the tracking server is fetched once here, so a missing one is one line before anything trains."""
+    from mnistflow.tracking import datasets
+
+    location = str(data or paths.raw_data(root))
+    if datasets.is_shared(location):
+        return location, datasets.fetch(location, scratch)
+    if not Path(location).is_file():
+        raise UsageError(f"--data {location}: file not found")
+    return str(Path(location).resolve()), Path(location)
+
+
+def connect_experiment(experiment: str | None, create: bool = False) -> str:
+    """Connect to the project's store; the experiment defaults to params.yaml's `tracking.experiment`.
+
+    TensorFlow stays unloaded: `compare`, `register` and `runs` never need it (the commands that load a model
+    import `runtime` themselves)."""
+    from mnistflow import tracking
+    from mnistflow.core.params import load_params
+
+    root = tracking.require_project_root()
+    if experiment is None:
+        experiment = load_params(root / paths.PARAMS).tracking.experiment
+    return tracking.connect(experiment, root, create=create)

@@ -1,0 +1,108 @@
+"""Commands on runs and models in the store: register, compare, runs, ui and serve."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mnistflow.cli.options import (
+    Direction,
+    ExperimentOption,
+    Format,
+    ModelNameOption,
+    connect_experiment,
+)
+from mnistflow.core import paths
+from mnistflow.core.errors import one_line_errors
+
+
+@one_line_errors
+def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test_accuracy",
+             direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
+             name: ModelNameOption = "mnist-digits", experiment: ExperimentOption = None) -> None:
+    """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
+    from mnistflow.tracking import registry, require_project_root
+
+    experiment_id = connect_experiment(experiment)
+    outcome = registry.register_best(experiment_id, name, metric, direction.value,
+                                     require_project_root() / paths.REGISTRY_LOCK)
+    print(outcome.message)
+    if outcome.candidate is None and outcome.version is None:
+        raise typer.Exit(1)  # nothing to register and no champion: not a success
+
+
+@one_line_errors
+def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test_accuracy",
+            ascending: Annotated[bool, typer.Option("--ascending")] = False,
+            filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`model.mlp.units` = '128'\"")] = "",
+            output_format: Annotated[Format, typer.Option("--format")] = Format.table,
+            experiment: ExperimentOption = None) -> None:
+    """Print the experiment's finished runs: params that differ, plus key metrics."""
+    from rich.table import Table
+
+    from mnistflow.analysis.comparison import comparison_table, rows, to_markdown
+    from mnistflow.tracking import queries
+
+    runs, params, _ = queries.runs_table(connect_experiment(experiment), filter)
+    table = comparison_table(runs, params, sort, ascending)
+    if output_format is Format.csv:
+        sys.stdout.write(table.to_csv(index=False))
+    elif output_format is Format.markdown:
+        print(to_markdown(table))
+    else:
+        rich_table = Table(*table.columns, title=f"{len(table)} finished runs")
+        for row in rows(table):
+            rich_table.add_row(*row)
+        Console().print(rich_table)
+
+
+@one_line_errors
+def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose process is gone")] = False,
+         mark_killed: Annotated[bool, typer.Option("--mark-killed", help="end the stale runs as KILLED")] = False,
+         experiment: ExperimentOption = None) -> None:
+    """List the runs the store calls RUNNING: is the process that started each alive, gone, or elsewhere?"""
+    from mnistflow.tracking import runs as run_states
+
+    running = run_states.running_runs([connect_experiment(experiment)])
+    gone = [run for run in running if run.process == "gone"]
+    for run in gone if stale else running:
+        print(f"{run.run_id}  {run.process:7}  {run.host}:{run.pid}  {run.name}")
+    if mark_killed and gone:
+        run_states.mark_killed([run.run_id for run in gone])
+        print(f"{len(gone)} stale run(s) marked KILLED")
+    elif gone:
+        print(f"{len(gone)} stale run(s): their process is gone; `mnistflow runs --mark-killed` ends them KILLED")
+    elif not running:
+        print("no RUNNING runs")
+
+
+@one_line_errors
+def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+       host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
+    """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
+    from mnistflow.core.process import run_group
+    from mnistflow.tracking import require_project_root
+    from mnistflow.tracking.ui import ui_command
+
+    command, environment = ui_command(require_project_root(), host, port)
+    print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
+    raise typer.Exit(run_group(command, environment))
+
+
+@one_line_errors
+def serve(model_uri: Annotated[str | None, typer.Option(
+              help="model URI (default: models:/<name>@champion if it exists, else the newest finished run's)")]
+          = None, name: ModelNameOption = "mnist-digits",
+          port: Annotated[int, typer.Option(min=1, max=65535)] = 5001,
+          host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1",
+          experiment: ExperimentOption = None) -> None:
+    """Serve a model over HTTP with MLflow's scoring server: POST /invocations with raw pixels."""
+    from mnistflow.tracking import registry, require_project_root
+    from mnistflow.tracking.serving import serve as run_server
+
+    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri)
+    print(f"model: {chosen.label}", file=sys.stderr)
+    raise typer.Exit(run_server(require_project_root(), chosen.uri, host, port))
