@@ -36,7 +36,9 @@ def free_port() -> int:
 
 def run(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=ENVIRONMENT, check=True, capture_output=True)
+    result = subprocess.run(command, cwd=cwd, env=ENVIRONMENT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return time.perf_counter() - started
 
 
@@ -50,6 +52,21 @@ def clone(target: Path, stack: Path, cache: Path | None = None) -> Path:
 
 def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def remote_bytes(stack: Path, endpoint: str) -> tuple[int, int]:
+    """(bytes, objects) under the DVC remote's prefix, as S3 lists them."""
+    from mnistflow.team.credentials import stack_credentials
+    from mnistflow.team.stack import BUCKET, s3_client
+
+    client, total, count, token = s3_client(endpoint, stack_credentials(stack, {})), 0, 0, {}
+    while True:
+        page = client.list_objects_v2(Bucket=BUCKET, Prefix="dvcstore/", **token)
+        total += sum(item["Size"] for item in page.get("Contents", []))
+        count += page.get("KeyCount", 0)
+        if not page.get("IsTruncated"):
+            return total, count
+        token = {"ContinuationToken": page["NextContinuationToken"]}
 
 
 def log_one_run(tracking_uri: str) -> float:
@@ -94,7 +111,8 @@ def main() -> None:
             pusher = clone(folder / "pusher", stack, REPO / ".dvc" / "cache")
             before = folder_bytes(stack / "seaweedfs")
             push_seconds = run(["dvc", "push"], pusher)
-            stored = folder_bytes(stack / "seaweedfs") - before
+            on_disk = folder_bytes(stack / "seaweedfs") - before
+            pushed, objects = remote_bytes(stack, f"http://127.0.0.1:{s3_port}")
             puller = clone(folder / "puller", stack)
             pull_seconds = run(["dvc", "pull"], puller)
             pulled = folder_bytes(puller / ".dvc" / "cache")
@@ -110,7 +128,8 @@ def main() -> None:
                 server.wait()
             run(["mnistflow", "team", "stop", "--dir", str(stack)], folder)
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"dvc push: {push_seconds:.1f} s, {stored / 2**20:.1f} MiB stored in the object store")
+    print(f"dvc push: {push_seconds:.1f} s, {objects} objects of {pushed / 2**20:.1f} MiB "
+          f"({on_disk / 2**20:.1f} MiB on the store's disk, which compresses)")
     print(f"dvc pull into a fresh clone: {pull_seconds:.1f} s, {pulled / 2**20:.1f} MiB in its cache")
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():

@@ -26,12 +26,19 @@ def test_new_keys_are_random_and_private(tmp_path):
     assert made[0].secret_access_key not in repr(made[0])
 
 
-def test_the_store_gets_one_identity_and_dvc_a_local_config(tmp_path):
+def test_the_store_gets_one_identity_and_dvc_a_local_config_that_keeps_other_settings(tmp_path):
+    from configobj import ConfigObj
+
     keys = Credentials("AKID", "s3cret")
     identity = json.loads(seaweed_identities(keys))["identities"]
     assert [entry["credentials"] for entry in identity] == [[{"accessKey": "AKID", "secretKey": "s3cret"}]]
-    assert dvc_local_config("team", "http://127.0.0.1:8333", keys) == (
-        "['remote \"team\"']\n    endpointurl = http://127.0.0.1:8333\n    access_key_id = AKID\n"
-        "    secret_access_key = s3cret\n")
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / ".dvc" / "config.local").write_text("[cache]\n    dir = /shared/cache\n")
     path = write_dvc_local_config(tmp_path, "team", "http://127.0.0.1:8333", keys)
     assert path == tmp_path / ".dvc" / "config.local" and path.stat().st_mode & 0o777 == 0o600
+    config = ConfigObj(str(path))
+    assert config["cache"] == {"dir": "/shared/cache"}  # `team connect` keeps what the clone had
+    assert config['remote "team"'] == {"endpointurl": "http://127.0.0.1:8333", "access_key_id": "AKID",
+                                       "secret_access_key": "s3cret"}
+    assert ConfigObj(dvc_local_config("", "team", "http://h:1", keys).splitlines())['remote "team"']["endpointurl"] \
+        == "http://h:1"

@@ -53,15 +53,20 @@ def write_seaweed_identities(path: Path, credentials: Credentials) -> None:
     _write_private(path, seaweed_identities(credentials))
 
 
-def dvc_local_config(remote: str, endpoint: str, credentials: Credentials) -> str:
-    """A `.dvc/config.local` (git-ignored by DVC) holding the remote's keys and, for this clone, its endpoint."""
-    return (f"['remote \"{remote}\"']\n    endpointurl = {endpoint}\n"
-            f"    access_key_id = {credentials.access_key_id}\n"
-            f"    secret_access_key = {credentials.secret_access_key}\n")
+def dvc_local_config(existing: str, remote: str, endpoint: str, credentials: Credentials) -> str:
+    """`.dvc/config.local` (git-ignored by DVC) with the remote's keys and, for this clone, its endpoint; every
+    other setting already there (a cache dir, say) is kept."""
+    from configobj import ConfigObj
+
+    config = ConfigObj(existing.splitlines())
+    section = config.setdefault(f'remote "{remote}"', {})
+    section.update({"endpointurl": endpoint, "access_key_id": credentials.access_key_id,
+                    "secret_access_key": credentials.secret_access_key})
+    return "\n".join(config.write()) + "\n"
 
 
 def write_dvc_local_config(project: Path, remote: str, endpoint: str, credentials: Credentials) -> Path:
     path = project / ".dvc" / "config.local"
-    _write_private(path, dvc_local_config(remote, endpoint, credentials))
+    existing = path.read_text() if path.is_file() else ""
+    _write_private(path, dvc_local_config(existing, remote, endpoint, credentials))
     return path
-
