@@ -29,7 +29,8 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
     from mnistflow.tracking import queries, registry
 
     root = tracking.require_project_root()
-    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri)  # before TensorFlow loads
+    tracking.use_store(root)
+    chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri)  # before TensorFlow
     print(f"model: {chosen.label}", file=sys.stderr)
     from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
     from mnistflow.data.images import ImageFileError, load_digits
@@ -86,7 +87,7 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
     images, labels = arrays[f"x_{split.value}"], arrays[f"y_{split.value}"]
     if not 0 <= index < len(images):
         raise UsageError(f"index {index} is out of range for the {split.value} split (0-{len(images) - 1})")
-    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri, run)
+    chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri, run)
     print(f"model: {chosen.label}", file=sys.stderr)
     probabilities = queries.predict_probabilities(queries.load_model(chosen.uri), images[index:index + 1])[0]
     out = out or root / paths.SHOWN / f"{split.value}_{index}.png"

@@ -100,9 +100,10 @@ def serve(model_uri: Annotated[str | None, typer.Option(
           host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1",
           experiment: ExperimentOption = None) -> None:
     """Serve a model over HTTP with MLflow's scoring server: POST /invocations with raw pixels."""
-    from mnistflow.tracking import registry, require_project_root
+    from mnistflow.tracking import registry, require_project_root, use_store
     from mnistflow.tracking.serving import serve as run_server
 
-    chosen = registry.choose_model(connect_experiment(experiment), name, model_uri)
+    use_store(require_project_root())
+    chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri)
     print(f"model: {chosen.label}", file=sys.stderr)
     raise typer.Exit(run_server(require_project_root(), chosen.uri, host, port))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -159,10 +160,11 @@ class ChosenModel:
     label: str  # how messages and figures name it: `mnist-digits v3 @champion` or `run <name>`
 
 
-def choose_model(experiment_id: str, name: str, model_uri: str | None = None, run_id: str | None = None
-                 ) -> ChosenModel:
+def choose_model(experiment_id: Callable[[], str], name: str, model_uri: str | None = None,
+                 run_id: str | None = None) -> ChosenModel:
     """The one rule of every command that uses a model: the one asked for (--model-uri, --run), else
-    `<name>@champion` when it exists, else the newest FINISHED run with a logged model."""
+    `<name>@champion` when it exists, else the newest FINISHED run with a logged model (of the experiment that
+    `experiment_id()` connects to, called only then)."""
     from mnistflow.tracking import queries
 
     client = MlflowClient()
@@ -172,6 +174,6 @@ def choose_model(experiment_id: str, name: str, model_uri: str | None = None, ru
         champion = _champion(client, name)
         if champion is not None:
             return ChosenModel(f"models:/{name}@{ALIAS}", f"{name} v{champion.version} @{ALIAS}")
-        run_id = queries.latest_model_run(experiment_id)
+        run_id = queries.latest_model_run(experiment_id())
     uri = queries.model_uri_of_run(run_id)
     return ChosenModel(uri, f"run {client.get_run(run_id).info.run_name}")
