@@ -42,3 +42,11 @@ def test_counts_print_as_integers_and_missing_values_as_empty():
     assert markdown.splitlines()[2:] == ["| bbbbbbbb | b | 128 | 0.9800 | 1 | 20 |",
                                          "| aaaaaaaa | a | 64 | 0.9700 | 0 | 0 |",
                                          "| cccccccc | c | 64 | 0.9500 |  | 3 |"]
+
+
+def test_the_column_order_does_not_depend_on_the_order_params_come_in():
+    runs = RUNS.assign(**{"train.learning_rate": ["0.1", "0.01", "0.1"], "model.arch": ["mlp", "mlp", "mlp"]})
+    names = ["train.learning_rate", "model.mlp.units", "model.arch"]
+    tables = [comparison_table(runs, order) for order in (names, names[::-1], sorted(names))]
+    assert [list(table.columns) for table in tables] == [["run_id", "run_name", "model.arch", "model.mlp.units",
+                                                          "train.learning_rate", "test_accuracy"]] * 3

@@ -16,8 +16,9 @@ def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test
     """`runs` has run_id, run_name, each param (named in `params`) and metric as a column."""
     if runs.empty:
         return pd.DataFrame(columns=["run_id", "run_name", *KEY_METRICS])
-    differing = [name for name in params
-                 if name in ALWAYS_SHOWN or runs[name].astype(str).nunique(dropna=False) > 1]
+    differing = sorted((name for name in params
+                        if name in ALWAYS_SHOWN or runs[name].astype(str).nunique(dropna=False) > 1),
+                       key=lambda name: (name not in ALWAYS_SHOWN, name))  # the same order on every call
     metrics = [name for name in KEY_METRICS if name in runs.columns]
     table = runs[["run_id", "run_name", *differing, *metrics]].copy()
     table["run_id"] = table["run_id"].str[:8]
