@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,12 @@ from pathlib import Path
 
 import mlflow
 
+from mnistflow.team.credentials import stack_credentials
+from mnistflow.team.stack import BUCKET, free_port, s3_client
+
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENT = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 ENVIRONMENT.pop("MLFLOW_TRACKING_URI", None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(command: list[str], cwd: Path) -> float:
@@ -56,9 +52,6 @@ def folder_bytes(folder: Path) -> int:
 
 def remote_bytes(stack: Path, endpoint: str) -> tuple[int, int]:
     """(bytes, objects) under the DVC remote's prefix, as S3 lists them."""
-    from mnistflow.team.credentials import stack_credentials
-    from mnistflow.team.stack import BUCKET, s3_client
-
     client, total, count, token = s3_client(endpoint, stack_credentials(stack, {})), 0, 0, {}
     while True:
         page = client.list_objects_v2(Bucket=BUCKET, Prefix="dvcstore/", **token)
@@ -82,7 +75,7 @@ def log_one_run(tracking_uri: str) -> float:
 
 
 def local_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+    port = free_port("127.0.0.1")
     server = subprocess.Popen([str(REPO / "scripts" / "tracking-server"), "--port", str(port), "--sqlite",
                                str(folder / "local.db"), "--artifacts", str(folder / "local-artifacts")],
                               env=ENVIRONMENT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -103,7 +96,7 @@ def main() -> None:
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mnistflow-team-bench-") as scratch:
         folder = Path(scratch)
-        stack, s3_port, port = folder / "stack", free_port(), free_port()
+        stack, s3_port, port = folder / "stack", free_port("127.0.0.1"), free_port("127.0.0.1")
         run(["mnistflow", "team", "start", "--dir", str(stack), "--port", str(port), "--s3-port", str(s3_port)],
             folder)
         server = None

@@ -19,12 +19,13 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds."""
+def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds. The file gets
+    `mode`, or the umask's default; until then it is its owner's alone (0600, from mkstemp)."""
     temporary = temporary_sibling(path)
     try:
         yield temporary
-        move_into_place({temporary: Path(path)})
+        move_into_place({temporary: Path(path)}, mode)
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -38,10 +39,10 @@ def temporary_sibling(path: str | Path) -> Path:
     return Path(temporary)
 
 
-def move_into_place(moves: dict[Path, Path]) -> None:
-    """Rename each finished temporary file onto its destination."""
+def move_into_place(moves: dict[Path, Path], mode: int | None = None) -> None:
+    """Rename each finished temporary file onto its destination, with `mode` or the umask's default."""
     for temporary, destination in moves.items():
-        os.chmod(temporary, 0o666 & ~_umask())
+        os.chmod(temporary, 0o666 & ~_umask() if mode is None else mode)
         os.replace(temporary, destination)
 
 
@@ -52,12 +53,8 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_private_text(path: str | Path, text: str) -> None:
     """Like write_text, for a secret: the file is its owner's alone (0600) from its creation on."""
-    temporary = temporary_sibling(path)  # mkstemp makes it 0600
-    try:
+    with atomic_path(path, mode=0o600) as temporary:
         temporary.write_text(text)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -94,27 +94,20 @@ def _in_group_and_running(pid: str, group: int) -> bool:
 
 
 def stop_group(leader: subprocess.Popen, grace: float = 3.0) -> None:
-    """Stop a process group started with start_new_session: SIGTERM to all, then SIGKILL to what is left
-    after `grace` seconds, and reap the leader. No member is left holding a port."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(leader.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while group_alive(leader.pid) and time.monotonic() < deadline:
-        leader.poll()
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(leader.pid, signal.SIGKILL)
+    """Stop a process group started with start_new_session, and reap the leader. No member is left holding a
+    port."""
+    stop_process_group(leader.pid, grace)
     leader.wait()
 
 
-def stop_detached_group(leader_pid: int, grace: float = 30.0) -> None:
-    """Stop a process group this process did not start (a service launched by an earlier command): SIGTERM to
-    all, SIGKILL to what is left after `grace` seconds."""
+def stop_process_group(leader_pid: int, grace: float = 30.0) -> None:
+    """SIGTERM to every member of the group led by `leader_pid`, then SIGKILL to what is left after `grace`
+    seconds. Works for a group another command started (a service launched by `team start`)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(leader_pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while group_alive(leader_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(leader_pid, signal.SIGKILL)
 

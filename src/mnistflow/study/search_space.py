@@ -151,6 +151,14 @@ def read_search_space(path: Path, raw_params: dict) -> SearchSpace:
     return searched
 
 
+def _fixed_trial(space: SearchSpace, values: dict[str, Any]) -> Any:
+    """A stand-in trial for validation: the given values, and every other dimension at its first choice or low."""
+    import optuna
+
+    return optuna.trial.FixedTrial({**{dimension.name: dimension.corners()[0] for dimension in space.dimensions},
+                                    **values})
+
+
 def _check_against_params(path: Path, space: SearchSpace, raw_params: dict) -> None:
     default_arch = raw_params.get("model", {}).get("arch", "mlp")
     arch_dimension = next((dimension for dimension in space.dimensions if dimension.name == ARCH_KEY), None)
@@ -163,24 +171,8 @@ def _check_against_params(path: Path, space: SearchSpace, raw_params: dict) -> N
                               f"{' or '.join(sorted(archs))})")
         for value in dimension.corners():
             fixed = {dimension.name: value, **({ARCH_KEY: own_arch} if own_arch and arch_dimension else {})}
-            overrides = space.suggest(_Fixed(fixed), default_arch)
+            overrides = space.suggest(_fixed_trial(space, fixed), default_arch)
             try:
                 apply_overrides(raw_params, overrides)
             except ParamsError as error:
                 raise ParamsError(f"{path}: space.{dimension.name}: {error}") from None
-
-
-class _Fixed:
-    """A stand-in trial for validation: the given values, and every other dimension at its first choice or low."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def suggest_categorical(self, name: str, choices: list) -> Any:
-        return self.values.get(name, choices[0])
-
-    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> int:
-        return self.values.get(name, low)
-
-    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        return self.values.get(name, low)

@@ -161,28 +161,14 @@ def best_trial(study: Any) -> Any | None:
 
 def tuned_config(trial: Any, space: SearchSpace, name: str, default_arch: str) -> str:
     """configs/tuned.yaml: the best trial's overrides and seed, so `mnistflow experiment tuned` re-runs it."""
-    overrides = {**space.suggest(_Replay(trial.params), default_arch),
+    import optuna
+
+    overrides = {**space.suggest(optuna.trial.FixedTrial(trial.params), default_arch),
                  "train.seed": trial.user_attrs["seed"]}
     header = (f"# tuned: the best trial of `mnistflow tune --name {name}`: trial {trial.number}, validation "
               f"accuracy {trial.value:.4f}, test accuracy {trial.user_attrs.get('test_accuracy', float('nan')):.4f}"
               f", run {trial.user_attrs.get('run_id')}.\n# `mnistflow experiment tuned` re-runs it through dvc.\n")
     return header + yaml.safe_dump(overrides, sort_keys=False)
-
-
-class _Replay:
-    """A finished trial's sampled values, read back through the search space's own suggest order."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
-
-    def suggest_categorical(self, name: str, choices: list) -> Any:
-        return self.params[name]
-
-    def suggest_int(self, name: str, low: int, high: int, log: bool = False) -> int:
-        return self.params[name]
-
-    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        return self.params[name]
 
 
 def write_tuned_config(study: Any, space: SearchSpace, name: str, path: Path, default_arch: str) -> Any | None:

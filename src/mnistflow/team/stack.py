@@ -183,7 +183,7 @@ def stop_service(service: Service, grace: float = 30.0) -> bool:
     """SIGTERM the service's process group, SIGKILL what is left after `grace` s; whether it was running."""
     if not alive(service):
         return False
-    process.stop_detached_group(service.pid, grace)
+    process.stop_process_group(service.pid, grace)
     return True
 
 
