@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commit_all, free_port, make_project, repro, tool_environment
+from conftest import REPO, commit_all, free_port, make_project, repro, tool_environment
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -57,13 +57,13 @@ def ui(tmp_path_factory):
         except OSError:
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(1)
-    yield base, json.loads((project / "models" / "run.json").read_text())["run_id"], log
+    yield base, json.loads((project / "models" / "run.json").read_text())["run_id"], log, project
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
 
 
 def test_the_run_page_shows_name_description_dataset_and_model(ui):
-    base, run_id, _ = ui
+    base, run_id, _, _ = ui
     text = page_text(f"{base}/#/experiments/1/runs/{run_id}")
     assert "dvc repro mlp seed=1" in text, text[:3000]  # the run's name
     assert "Validation accuracy" in text and "Test accuracy" in text  # the description, training then test
@@ -72,7 +72,7 @@ def test_the_run_page_shows_name_description_dataset_and_model(ui):
 
 
 def test_the_registered_model_page_shows_the_champion_and_its_description(ui):
-    base, run_id, log = ui
+    base, run_id, log, _ = ui
     text = page_text(f"{base}/#/models/mnist-digits")
     assert "MNIST digit classifier trained by the mnistflow pipeline" in text, text[:3000]
     assert "Version 1" in text and re.search(r"@ ?champion", text)
@@ -92,7 +92,7 @@ def test_screenshots_of_the_run_page_and_the_registered_model(ui, tmp_path):
     """The docs' screenshots come from here: MNISTFLOW_SCREENSHOTS=docs/images pytest tests/test_browser.py."""
     from PIL import Image
 
-    base, run_id, _ = ui
+    base, run_id, _, _ = ui
     folder = Path(os.environ.get("MNISTFLOW_SCREENSHOTS") or tmp_path)
     for name, url in (("mlflow-run-page.png", f"{base}/#/experiments/1/runs/{run_id}"),
                       ("mlflow-registered-model.png", f"{base}/#/models/mnist-digits")):
@@ -100,3 +100,27 @@ def test_screenshots_of_the_run_page_and_the_registered_model(ui, tmp_path):
         with Image.open(folder / name) as image:
             colours = image.convert("L").getextrema()
         assert image.size == (1280, 900) and colours[1] - colours[0] > 100  # a drawn page, not a blank one
+
+
+def test_dvc_plots_draws_every_plot_without_internet(ui, tmp_path):
+    """`dvc plots show` with the committed .dvc/config and .dvc/plots: every vega plot has drawn its canvas and
+    every figure its image, from a page that loads nothing from the network."""
+    project = ui[3]
+    shutil.copy(REPO / ".dvc" / "config", project / ".dvc" / "config")
+    shutil.copytree(REPO / ".dvc" / "plots", project / ".dvc" / "plots", dirs_exist_ok=True)
+    shown = subprocess.run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=project,
+                           capture_output=True, text=True, env=tool_environment(), timeout=300)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    page = (tmp_path / "plots" / "index.html").read_text()
+    assert not re.search(r"<script[^>]+src=", page) and "cdn." not in page  # everything it runs is inlined
+    vega = re.findall(r"vegaEmbed\('#([^']+)'", page)
+    assert {"Loss_per_epoch", "Test_recall_per_class", "Test_F1_per_class", "reports_confusion_csv"} <= set(vega)
+    result = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                             "--dump-dom", (tmp_path / "plots" / "index.html").as_uri()],
+                            capture_output=True, text=True, timeout=180)
+    divs = dict(re.findall(r'<div id="([^"]+)"(.*?)(?=<div id="|$)', result.stdout, flags=re.S))
+    canvas = re.compile(r'<canvas width="[1-9]\d*" height="[1-9]\d*" class="marks"')
+    drawn = [name for name in vega if canvas.search(divs.get(name, ""))]
+    assert drawn == vega, f"not drawn: {sorted(set(vega) - set(drawn))}"
+    images = re.findall(r'<img src="(static/[^"]+)"', result.stdout)
+    assert len(images) == 3 and all((tmp_path / "plots" / source).is_file() for source in images), images

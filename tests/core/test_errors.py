@@ -2,6 +2,8 @@
 
 import errno
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +55,35 @@ def test_sigterm_raises_terminated_inside_an_entry_point_only():
     before = signal.getsignal(signal.SIGTERM)
     main()
     assert seen == [raise_terminated] and signal.getsignal(signal.SIGTERM) is before
+
+
+FINALIZER_SCRIPT = '''
+import gc, os, signal, sys, time
+from mnistflow.core.errors import one_line_errors
+
+class Handle:  # like GitPython's Repo, whose __del__ ran during garbage collection when this was found
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:  # Python runs the handler here, inside the finalizer
+            pass
+
+@one_line_errors
+def main():
+    handle = Handle()
+    handle.cycle = handle
+    del handle
+    gc.collect()
+    time.sleep(5)  # the signal must not have been dropped: the command ends here as terminated
+    print("finished")
+
+main()
+'''
+
+
+def test_sigterm_inside_a_finalizer_still_terminates_the_command(tmp_path):
+    """Python prints and drops an exception raised in __del__: SIGTERM there must be delivered once it returns."""
+    script = tmp_path / "finalizer.py"
+    script.write_text(FINALIZER_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout, result.stderr) == (143, "", "terminated\n")

@@ -67,7 +67,7 @@ def test_evaluate_rejects_a_broken_run_file(tmp_path, capsys):
     (tmp_path / "run.json").write_text("{}")
     argv = ["--params", str(params), "--prepared", str(tmp_path / "prepared"), "--model", "m.keras",
             "--history", "h.csv", "--run-file", str(tmp_path / "run.json"), "--metrics", "m.json",
-            "--confusion", "c.csv", "--figures", "f", "--errors", "e"]
+            "--per-class", "p.csv", "--confusion", "c.csv", "--figures", "f", "--errors", "e"]
     _fails_with(capsys, evaluate.main, argv, "run.json: expected JSON with a run_id")
 
 
@@ -138,8 +138,8 @@ def test_a_soft_deleted_experiment_is_one_line_naming_how_to_restore_it(tmp_path
 def _evaluate_argv(tmp_path, params, model="m.keras", history="h.csv"):
     return ["--params", str(params), "--prepared", str(tmp_path / "prepared"), "--model", str(tmp_path / model),
             "--history", str(tmp_path / history), "--run-file", str(tmp_path / "run.json"), "--metrics",
-            str(tmp_path / "metrics.json"), "--confusion", str(tmp_path / "c.csv"), "--figures",
-            str(tmp_path / "figures"), "--errors", str(tmp_path / "errors")]
+            str(tmp_path / "metrics.json"), "--per-class", str(tmp_path / "p.csv"), "--confusion",
+            str(tmp_path / "c.csv"), "--figures", str(tmp_path / "figures"), "--errors", str(tmp_path / "errors")]
 
 
 @pytest.mark.slow

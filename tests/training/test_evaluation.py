@@ -40,6 +40,24 @@ def test_confusion_data_is_one_row_per_image(tmp_path):
     assert pd.read_csv(tmp_path / "c.csv").to_dict("list") == {"actual": [1, 2, 3], "predicted": [1, 2, 4]}
 
 
+def test_the_metrics_file_holds_the_headline_and_the_per_class_table_the_rest(tmp_path, small_model, small_splits):
+    from sklearn.metrics import classification_report
+
+    test = small_splits["test"]
+    result = evaluation.evaluate_model(small_model[0], "crossentropy", test, 0.05)
+    headline = evaluation.headline_metrics(result.metrics | {"test_images_reviewed_labels": 9990.0})
+    assert list(headline) == ["test_accuracy", "test_loss", "test_macro_f1", "test_min_class_recall",
+                              "test_collapsed_classes", "test_images_reviewed_labels"]
+    assert headline["test_images_reviewed_labels"] == 9990 and isinstance(headline["test_collapsed_classes"], int)
+    evaluation.write_per_class_data(tmp_path / "per_class.csv", result.metrics)
+    table = pd.read_csv(tmp_path / "per_class.csv")
+    report = classification_report(test.labels, result.predictions, output_dict=True, zero_division=0)
+    for label in range(10):
+        for column, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert table.loc[label, column] == pytest.approx(report[str(label)][key], rel=1e-5)
+    assert table["recall"].min() == pytest.approx(headline["test_min_class_recall"], rel=1e-5)
+
+
 def test_reviewed_test_metrics_use_the_new_labels_and_leave_out_the_excluded():
     from sklearn.metrics import accuracy_score, f1_score
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import signal
 import sys
 import threading
@@ -50,8 +51,24 @@ class Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so that runs end KILLED like on Ctrl-C."""
 
 
-def raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+def raise_terminated(signum, frame):
+    """Raise Terminated, unless Python is inside a finalizer: it would print the exception there and drop it.
+
+    Python runs a signal handler in whatever frame the main thread is in, including a ``__del__`` called by
+    the garbage collector. The signal is then sent again 10 ms later, when that finalizer has returned.
+    """
+    if _inside_finalizer(frame):
+        threading.Timer(0.01, os.kill, (os.getpid(), signum)).start()
+        return
     raise Terminated(f"received signal {signum}")
+
+
+def _inside_finalizer(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 def is_file_access_error(error: BaseException) -> bool:

@@ -62,6 +62,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--history", required=True, help="per-epoch CSV from training")
     parser.add_argument("--run-file", required=True, help="JSON naming the MLflow run of training")
     parser.add_argument("--metrics", required=True, help="output metrics JSON")
+    parser.add_argument("--per-class", required=True, help="output CSV of (class, precision, recall, f1)")
     parser.add_argument("--confusion", required=True, help="output CSV of (actual, predicted)")
     parser.add_argument("--figures", required=True, help="output folder for figures")
     parser.add_argument("--errors", required=True, help="output folder for error analysis")
@@ -85,15 +86,16 @@ def main(argv: list[str] | None = None) -> None:
     audit = read_audit(Path(arguments.prepared), arguments.crossval and Path(arguments.crossval))
     tracking.connect(params.tracking.experiment)
     # Every out is written beside its place and moved in only once the run has ended well (signals held).
-    files = {atomic.temporary_sibling(arguments.metrics): Path(arguments.metrics),
-             atomic.temporary_sibling(arguments.confusion): Path(arguments.confusion)}
+    files = {atomic.temporary_sibling(path): Path(path)
+             for path in (arguments.metrics, arguments.per_class, arguments.confusion)}
     folders = {atomic.temporary_directory(arguments.figures): Path(arguments.figures),
                atomic.temporary_directory(arguments.errors): Path(arguments.errors)}
-    (metrics_file, confusion_file), (figures, errors) = files, folders
+    (metrics_file, per_class_file, confusion_file), (figures, errors) = files, folders
     try:
         with tracking.active_run(run_id=run_id):
             result = recording.evaluate_and_log(model, params, test, history, figures, errors, audit)
-            atomic.write_json(metrics_file, result.metrics)
+            atomic.write_json(metrics_file, evaluation.headline_metrics(result.metrics))
+            evaluation.write_per_class_data(per_class_file, result.metrics)
             evaluation.write_confusion_data(confusion_file, test.labels, result.predictions)
             tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))
         tracking.runs.uninterrupted(_move_into_place)(files, folders)

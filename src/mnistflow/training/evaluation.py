@@ -90,6 +90,27 @@ class Audit:
         return [LabelSuspects("test", test, best, self.source), *([self.train] if self.train else [])]
 
 
+HEADLINE_METRICS = ("test_accuracy", "test_loss", "test_macro_f1", "test_min_class_recall", "test_collapsed_classes",
+                    "test_accuracy_reviewed_labels", "test_macro_f1_reviewed_labels", "test_images_reviewed_labels")
+COUNT_METRICS = frozenset({"test_collapsed_classes", "test_images_reviewed_labels"})
+PER_CLASS_METRICS = ("precision", "recall", "f1")
+
+
+def headline_metrics(metrics: dict[str, float]) -> dict[str, float | int]:
+    """The numbers `dvc metrics show` and `dvc exp show` list: the headline ones, counts as integers. The
+    per-class numbers go to the per-class table (`write_per_class_data`) and the run."""
+    return {name: int(metrics[name]) if name in COUNT_METRICS else metrics[name]
+            for name in HEADLINE_METRICS if name in metrics}
+
+
+def write_per_class_data(path: str | Path, metrics: dict[str, float]) -> None:
+    """One row per class (class, precision, recall, f1): the input of the per-class bar charts of `dvc plots`."""
+    frame = pd.DataFrame({"class": range(NUM_CLASSES)} | {
+        name: [metrics[f"test_{name}_{label}"] for label in range(NUM_CLASSES)] for name in PER_CLASS_METRICS})
+    with atomic.atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False, float_format="%.6g")
+
+
 def write_confusion_data(path: str | Path, labels: np.ndarray, predictions: np.ndarray) -> None:
     """One row per test image (actual, predicted): the input of DVC's `confusion` plot template."""
     frame = pd.DataFrame({"actual": labels.astype(int), "predicted": predictions})
