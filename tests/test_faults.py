@@ -354,7 +354,7 @@ def _evaluate_inputs(tmp_path: Path, store: str) -> list[str]:
     stage = _train_stage(tmp_path, store, epochs=1)
     assert stage.wait(timeout=300) == 0, stage.stdout.read()[-3000:]
     return ["--params", str(tmp_path / "params.yaml"), "--prepared", "prepared", "--model", "model.keras",
-            "--history", "history.csv", "--run-file", "run.json", "--metrics", "out/metrics.json", "--per-class",
+            "--history", "history.csv", "--run-file", "run.json", "--metrics", "out/test_metrics.json", "--per-class",
             "out/per_class.csv", "--confusion", "out/confusion.csv", "--figures", "out/figures", "--errors",
             "out/errors"]
 

@@ -158,8 +158,8 @@ def test_the_tuned_configuration_replays_bit_for_bit_through_dvc(tmp_path):
     assert replay.returncode == 0, replay.stderr[-3000:]
     best = max((trial for trial in _trials(project, "tune") if trial.state.name == "COMPLETE"),
                key=lambda trial: trial.value)
-    metrics = json.loads((project / "reports" / "metrics.json").read_text())
-    assert metrics["test_accuracy"] == best.user_attrs["test_accuracy"]
+    metrics = json.loads((project / "reports" / "test_metrics.json").read_text())
+    assert metrics["accuracy"] == best.user_attrs["test_accuracy"]
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     replayed = client.get_run(json.loads((project / "models" / "run.json").read_text())["run_id"])
     trial_run = client.get_run(best.user_attrs["run_id"])

@@ -46,16 +46,17 @@ def test_the_metrics_file_holds_the_headline_and_the_per_class_table_the_rest(tm
     test = small_splits["test"]
     result = evaluation.evaluate_model(small_model[0], "crossentropy", test, 0.05)
     headline = evaluation.headline_metrics(result.metrics | {"test_images_reviewed_labels": 9990.0})
-    assert list(headline) == ["test_accuracy", "test_loss", "test_macro_f1", "test_min_class_recall",
-                              "test_collapsed_classes", "test_images_reviewed_labels"]
-    assert headline["test_images_reviewed_labels"] == 9990 and isinstance(headline["test_collapsed_classes"], int)
+    assert list(headline) == ["accuracy", "loss", "macro_f1", "min_recall", "collapsed_classes",
+                              "images_reviewed_labels"]
+    assert headline["images_reviewed_labels"] == 9990 and isinstance(headline["collapsed_classes"], int)
+    assert headline["accuracy"] == result.metrics["test_accuracy"]
     evaluation.write_per_class_data(tmp_path / "per_class.csv", result.metrics)
     table = pd.read_csv(tmp_path / "per_class.csv")
     report = classification_report(test.labels, result.predictions, output_dict=True, zero_division=0)
     for label in range(10):
         for column, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
             assert table.loc[label, column] == pytest.approx(report[str(label)][key], rel=1e-5)
-    assert table["recall"].min() == pytest.approx(headline["test_min_class_recall"], rel=1e-5)
+    assert table["recall"].min() == pytest.approx(headline["min_recall"], rel=1e-5)
 
 
 def test_reviewed_test_metrics_use_the_new_labels_and_leave_out_the_excluded():
