@@ -90,8 +90,7 @@ class Audit:
         return [LabelSuspects("test", test, best, self.source), *([self.train] if self.train else [])]
 
 
-HEADLINE_METRICS = {"test_accuracy": "accuracy", "test_loss": "loss", "test_macro_f1": "macro_f1",
-                    "test_min_class_recall": "min_recall", "test_collapsed_classes": "collapsed_classes",
+HEADLINE_METRICS = {"test_accuracy": "accuracy", "test_macro_f1": "macro_f1", "test_min_class_recall": "min_recall", "test_collapsed_classes": "collapsed_classes",
                     "test_accuracy_reviewed_labels": "accuracy_reviewed_labels",
                     "test_macro_f1_reviewed_labels": "macro_f1_reviewed_labels",
                     "test_images_reviewed_labels": "images_reviewed_labels"}
@@ -101,8 +100,9 @@ PER_CLASS_METRICS = ("precision", "recall", "f1")
 
 def headline_metrics(metrics: dict[str, float]) -> dict[str, float | int]:
     """The test set's headline numbers under short names, counts as integers: what `dvc metrics show` and
-    `dvc exp show` list (reports/test_metrics.json), narrow enough that the changed params fit beside them.
-    The per-class numbers go to the per-class table (`write_per_class_data`) and the run."""
+    `dvc exp show` list (reports/test_metrics.json), narrow enough that two changed params fit beside them in
+    120 columns. The test loss and the per-class numbers go to the run; the per-class ones also to the
+    per-class table (`write_per_class_data`)."""
     return {short: int(metrics[name]) if name in COUNT_METRICS else metrics[name]
             for name, short in HEADLINE_METRICS.items() if name in metrics}
 
