@@ -63,6 +63,27 @@ def test_predict_reads_pngs_and_npy_and_reports_bad_files(champion, tmp_path, ra
     assert sum(rows[0]["probabilities"]) == pytest.approx(1, abs=1e-4)
 
 
+def test_predict_says_no_digit_for_a_blank_page_and_text_and_reads_the_digit_beside_them(champion, tmp_path,
+                                                                                          raw_mnist):
+    from non_digits import blank_page, text_page
+
+    from photo_digits import photo
+
+    rng = np.random.default_rng(0)
+    blank_page(rng).save(tmp_path / "blank.jpg")
+    text_page(rng).save(tmp_path / "note.png")
+    photo(raw_mnist["x_test"][0], "white", rng).save(tmp_path / "seven.png")
+    files = [str(tmp_path / name) for name in ("blank.jpg", "note.png", "seven.png")]
+    result = runner.invoke(app, ["predict", *files])
+    assert result.exit_code == 0, result.stderr  # a refusal is neither a digit nor an error
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{files[0]}[0]: no digit: ") and lines[1].startswith(f"{files[1]}[0]: no digit: ")
+    assert lines[2].startswith(f"{files[2]}[0]: 7 (p=") and "error" not in result.stderr
+    rows = json.loads(runner.invoke(app, ["predict", "--json", *files]).stdout)
+    assert [row["label"] for row in rows] == [None, None, 7]
+    assert rows[0]["no_digit"] and rows[1]["no_digit"] and rows[2]["no_digit"] is None
+
+
 def test_predict_without_any_model_is_one_line(store):
     result = runner.invoke(app, ["predict", "x.png"])
     assert result.exit_code == 2

@@ -161,6 +161,12 @@ def test_named_configuration_runs_as_a_dvc_experiment(project):
     shown = subprocess.run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=project, capture_output=True,
                            text=True, env=environment).stdout
     assert "narrow" in shown
+    table = subprocess.run(["dvc", "exp", "show", "--no-pager", "--only-changed"], cwd=project, capture_output=True,
+                           text=True, env=environment | {"COLUMNS": "120"}).stdout
+    header = next(line for line in table.splitlines() if "Experiment" in line)
+    assert max(map(len, table.splitlines())) <= 120, table
+    for column in ("accuracy", "macro_f1", "min_recall", "model.mlp.units", "model.mlp.output_initializer"):
+        assert column in header.split(), table  # the headline and both changed params fit in 120 columns
 
 
 def test_queued_experiments_land_in_the_workspace_store(project):

@@ -24,38 +24,54 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
             show_framing: Annotated[bool, typer.Option(
                 "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
             experiment: ExperimentOption = None) -> None:
-    """Predict the digit in each file; a bad file is reported and the others still run (exit 1)."""
+    """Predict the digit in each file, or say that it holds none; a bad file is reported and the others still
+    run (exit 1)."""
     from mnistflow import tracking
-    from mnistflow.tracking import queries, registry
+    from mnistflow.tracking import registry
 
     root = tracking.require_project_root()
     tracking.use_store(root)
     chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri)  # before TensorFlow
     print(f"model: {chosen.label}", file=sys.stderr)
-    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
-    from mnistflow.data.images import ImageFileError, load_digits
+    results, failures = _predict_files(files, chosen.uri, root if show_framing else None)
+    for result in results if not json_output else ():
+        shown = f"  -> {result['shown']}" if "shown" in result else ""
+        answer = (f"no digit: {result['no_digit']}" if result["label"] is None
+                  else f"{result['label']} (p={result['probability']:.3f})")
+        print(f"{result['file']}[{result['item']}]: {answer}{shown}")
+    if json_output:
+        print(json.dumps(results, indent=2))
+    raise typer.Exit(1 if failures else 0)
 
-    model = queries.load_model(chosen.uri)
+
+def _predict_files(files: list[Path], model_uri: str, shown_root: Path | None) -> tuple[list[dict], int]:
+    """One result per image (a refused image has label None and the reason in `no_digit`), and the count of
+    files that could not be read (each reported in one line)."""
+    import numpy as np
+
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    from mnistflow.data.images import ImageFileError, load_framed
+    from mnistflow.data.refusal import no_digit_reason
+    from mnistflow.tracking import queries
+
+    model = queries.load_model(model_uri)
     results, failures = [], 0
     for path in files:
         try:
-            digits = load_digits(path)
+            framed = load_framed(path)
         except (ImageFileError, OSError) as error:  # one bad file is that file's error alone
             print(f"error: {error}", file=sys.stderr)
             failures += 1
             continue
+        digits = np.stack([image.pixels for image in framed])
         for item, probabilities in enumerate(queries.predict_probabilities(model, digits)):
-            results.append({"file": str(path), "item": item, "label": int(probabilities.argmax()),
-                            "probability": float(probabilities.max()),
+            reason = no_digit_reason(framed[item], probabilities)
+            results.append({"file": str(path), "item": item, "label": None if reason else int(probabilities.argmax()),
+                            "no_digit": reason, "probability": float(probabilities.max()),
                             "probabilities": [round(float(p), 6) for p in probabilities]})
-            if show_framing and path.suffix.lower() != ".npy":
-                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, root))
-    for result in results if not json_output else ():
-        shown = f"  -> {result['shown']}" if "shown" in result else ""
-        print(f"{result['file']}[{result['item']}]: {result['label']} (p={result['probability']:.3f}){shown}")
-    if json_output:
-        print(json.dumps(results, indent=2))
-    raise typer.Exit(1 if failures else 0)
+            if shown_root is not None and path.suffix.lower() != ".npy":
+                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, shown_root))
+    return results, failures
 
 
 def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:

@@ -7,6 +7,7 @@ Otsu's threshold, and only the digit's connected components are kept (scikit-ima
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -22,8 +23,22 @@ PHOTO_SIDE = 64  # smaller images are drawn digits (MNIST's own are 28x28): no b
 MIN_COMPONENT_SHARE = 0.15  # a stroke piece smaller than this share of the largest one is noise
 
 
+@dataclasses.dataclass(frozen=True)
+class Framed:
+    """An image framed like MNIST, and what its framing saw (data.refusal reads both)."""
+
+    pixels: np.ndarray  # (28, 28) float32, 0-255
+    contrast: float  # how far the kept ink stood above its background (0-255) before it was scaled to 255
+    pieces: int  # separate pieces of ink kept: a digit has one or two, a word one per letter
+
+
 def mnist_frame(gray: np.ndarray) -> np.ndarray:
     """Frame a grayscale image (any size, 0-255) as MNIST does; a dark-on-light image is inverted first."""
+    return frame(gray).pixels
+
+
+def frame(gray: np.ndarray) -> Framed:
+    """`mnist_frame`, with the contrast and the pieces of the ink it kept (0 and 0 when it found none)."""
     gray = np.asarray(gray, np.float32)
     if max(gray.shape) > WORKING_SIDE:
         scale = WORKING_SIDE / max(gray.shape)
@@ -31,10 +46,16 @@ def mnist_frame(gray: np.ndarray) -> np.ndarray:
         gray = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX), np.float32)
     if _is_dark_on_light(gray):
         gray = 255.0 - gray
-    digit = _digit_pixels(gray)
+    digit, contrast, pieces = _digit_pixels(gray)
     if not digit.any():
-        return np.zeros((28, 28), np.float32)
-    return _fit_and_centre(digit)
+        return Framed(np.zeros((28, 28), np.float32), 0.0, 0)
+    return Framed(_fit_and_centre(digit), contrast, pieces)
+
+
+def already_framed(pixels: np.ndarray) -> Framed:
+    """A 28x28 array given as it is (an .npy), with its contrast and pieces found the way `frame` finds them."""
+    _, contrast, pieces = _digit_pixels(np.asarray(pixels, np.float32))
+    return Framed(np.asarray(pixels, np.float32), contrast, pieces)
 
 
 def _is_dark_on_light(gray: np.ndarray) -> bool:
@@ -42,22 +63,24 @@ def _is_dark_on_light(gray: np.ndarray) -> bool:
     return bool(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])) > 127)
 
 
-def _digit_pixels(gray: np.ndarray) -> np.ndarray:
-    """The ink, light on black, with background and specks removed; its brightest stroke scaled to 255."""
+def _digit_pixels(gray: np.ndarray) -> tuple[np.ndarray, float, int]:
+    """The ink, light on black, with background and specks removed, its brightest stroke scaled to 255; and
+    that stroke's brightness before scaling (the contrast)."""
     if min(gray.shape) >= PHOTO_SIDE:  # a photo: remove the uneven paper, keep what is narrower than half a side
         side = 2 * max(2, min(gray.shape) // 4) + 1  # a white top-hat; the square opening is separable: fast
         gray = gray - ndimage.grey_opening(gray, size=(side, side))
     if gray.max() <= 0:
-        return np.zeros_like(gray)
+        return np.zeros_like(gray), 0.0, 0
     threshold = filters.threshold_otsu(gray) if np.ptp(gray) > 0 else 0.0
     components = measure.label(gray > threshold)
     areas = np.bincount(components.ravel())[1:]
     if not len(areas):
-        return np.zeros_like(gray)
+        return np.zeros_like(gray), 0.0, 0
     keep = np.flatnonzero(areas >= MIN_COMPONENT_SHARE * areas.max()) + 1
     mask = ndimage.binary_dilation(np.isin(components, keep), iterations=1)  # the strokes' soft edges too
     ink = np.where(mask, gray, 0.0)
-    return np.clip(ink * (255.0 / np.percentile(ink[mask], 95)), 0.0, 255.0)
+    contrast = float(np.percentile(ink[mask], 95))
+    return np.clip(ink * (255.0 / contrast), 0.0, 255.0), contrast, len(keep)
 
 
 def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
@@ -80,11 +103,16 @@ MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel photo frames in about a second; 
 
 def load_digits(path: str | Path) -> np.ndarray:
     """(N, 28, 28) float32 pixels from a PNG/JPEG (framed like MNIST) or an .npy of (28, 28) / (N, 28, 28)."""
+    return np.stack([framed.pixels for framed in load_framed(path)])
+
+
+def load_framed(path: str | Path) -> list[Framed]:
+    """`load_digits`, each image with what its framing saw."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         _check_file(path)
-        return _load_array(path)
-    return mnist_frame(load_photo(path))[np.newaxis]
+        return [already_framed(image) for image in _load_array(path)]
+    return [frame(load_photo(path))]
 
 
 def load_photo(path: str | Path) -> np.ndarray:

@@ -90,7 +90,8 @@ class Audit:
         return [LabelSuspects("test", test, best, self.source), *([self.train] if self.train else [])]
 
 
-HEADLINE_METRICS = {"test_accuracy": "accuracy", "test_macro_f1": "macro_f1", "test_min_class_recall": "min_recall", "test_collapsed_classes": "collapsed_classes",
+HEADLINE_METRICS = {"test_accuracy": "accuracy", "test_macro_f1": "macro_f1",
+                    "test_min_class_recall": "min_recall", "test_collapsed_classes": "collapsed_classes",
                     "test_accuracy_reviewed_labels": "accuracy_reviewed_labels",
                     "test_macro_f1_reviewed_labels": "macro_f1_reviewed_labels",
                     "test_images_reviewed_labels": "images_reviewed_labels"}

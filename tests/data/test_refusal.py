@@ -1,0 +1,56 @@
+"""`predict` says "no digit" for blank pages, noise and text, and reads real digits."""
+
+import numpy as np
+import pytest
+
+from mnistflow.data import refusal
+from mnistflow.data.images import Framed, already_framed, frame, grayscale
+from non_digits import non_digits
+
+from photo_digits import photo_set
+
+CONFIDENT = np.eye(10)[7]  # a model sure of its answer: only the picture can refuse
+
+
+@pytest.mark.parametrize("kind", ["blank", "noise", "text"])
+def test_pictures_without_a_digit_are_refused_with_a_reason(kind):
+    reasons = [refusal.no_digit_reason(frame(grayscale(picture)), CONFIDENT)
+               for picture in non_digits(kind, 30, seed=1)]
+    refused = [reason for reason in reasons if reason]
+    assert len(refused) >= 27, reasons  # bench/refusal.py measures the rates on larger sets
+
+
+def test_mnist_digits_and_photos_of_digits_are_read(raw_mnist):
+    digits = raw_mnist["x_test"][:3000].astype(np.float32)
+    refused = [index for index, image in enumerate(digits)
+               if refusal.no_digit_reason(already_framed(image), CONFIDENT)]
+    assert len(refused) <= 9, refused  # 0.3 %
+    photos = [frame(grayscale(picture)) for *_, picture in photo_set(raw_mnist["x_test"], raw_mnist["y_test"], 10)]
+    assert sum(bool(refusal.no_digit_reason(framed, CONFIDENT)) for framed in photos) <= 1
+
+
+def test_each_reason_names_what_was_seen():
+    def reason(pixels, contrast=255.0, pieces=1, probabilities=CONFIDENT):
+        return refusal.no_digit_reason(Framed(pixels, contrast, pieces), probabilities)
+
+    blank = np.zeros((28, 28), np.float32)
+    assert reason(blank, 0.0, 0) == "no ink found"
+    bar = blank.copy()
+    bar[4:24, 13:15] = 255.0  # a "1"
+    assert reason(bar) is None
+    assert "faint" in reason(bar, contrast=20.0)
+    assert "4 separate pieces, like the letters" in reason(bar, pieces=4)
+    assert "unsure (p=0.10" in reason(bar, probabilities=np.full(10, 0.1))
+    word = blank.copy()
+    word[12:16, 1:27] = 255.0
+    assert "wider than high" in reason(word)
+    specks = blank.copy()
+    specks[2:4, 2:4] = specks[2:4, 20:22] = specks[20:22, 2:4] = specks[20:22, 20:22] = 255.0
+    assert "separate pieces, like text or specks" in reason(specks)
+    square = blank.copy()
+    square[4:24, 4:24] = 255.0
+    assert "filled shape" in reason(square)
+    grain = np.where(np.indices((28, 28)).sum(0) % 2 == 0, 130.0, 0.0).astype(np.float32)
+    grain[4:24, 4:24] = 120.0
+    grain[10:14, 13:15] = 255.0
+    assert "grainy" in reason(grain)
