@@ -1,6 +1,7 @@
 """The mnistflow command, run in-process against a real store with real logged models."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,34 @@ def test_predict_says_no_digit_for_a_blank_page_and_text_and_reads_the_digit_bes
     rows = json.loads(runner.invoke(app, ["predict", "--json", *files]).stdout)
     assert [row["label"] for row in rows] == [None, None, 7]
     assert rows[0]["no_digit"] and rows[1]["no_digit"] and rows[2]["no_digit"] is None
+
+
+LEAN_PREDICT = """
+import sys
+from typer.testing import CliRunner
+from mnistflow.cli import app
+result = CliRunner().invoke(app, ["predict", "--json", *sys.argv[1:]])
+assert result.exit_code == 0, result.output
+print(result.stdout)
+print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
+"""
+
+
+def test_predict_runs_the_models_onnx_copy_without_tensorflow_and_agrees_with_keras(champion, tmp_path,
+                                                                                  raw_mnist):
+    np.save(tmp_path / "digits.npy", raw_mnist["x_test"][:20])
+    lean = subprocess.run([sys.executable, "-c", LEAN_PREDICT, str(tmp_path / "digits.npy")], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env=tool_environment(MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"]))
+    assert lean.returncode == 0, lean.stderr[-3000:]
+    *document, loaded = lean.stdout.strip().splitlines()
+    assert loaded == "[]"  # neither TensorFlow nor Keras was imported
+    from mnistflow.tracking import queries
+
+    keras_model = queries.load_model("models:/mnist-digits@champion")
+    expected = queries.predict_probabilities(keras_model, raw_mnist["x_test"][:20])
+    onnx = np.array([row["probabilities"] for row in json.loads("\n".join(document))])
+    np.testing.assert_allclose(onnx, expected, atol=1e-5)
 
 
 def test_predict_without_any_model_is_one_line(store):

@@ -69,7 +69,7 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
     assert f"serving models:/mnist-digits@champion on http://127.0.0.1:{port}" in output, output  # the banner
     assert output.count('"POST /invocations HTTP/1.1"') == 2 and "Downloading artifacts" not in output, output
     assert served.shape == (8, 10)
-    assert served.argmax(axis=1).tolist() == [row["label"] for row in local]
+    assert served.argmax(axis=1).tolist() == [int(np.argmax(row["probabilities"])) for row in local]
     np.testing.assert_allclose(served, [row["probabilities"] for row in local], atol=1e-5)
 
 

@@ -24,8 +24,7 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
             show_framing: Annotated[bool, typer.Option(
                 "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
             experiment: ExperimentOption = None) -> None:
-    """Predict the digit in each file, or say that it holds none; a bad file is reported and the others still
-    run (exit 1)."""
+    """Predict the digit in each file, or say it holds none; a bad file is reported, the rest still run (exit 1)."""
     from mnistflow import tracking
     from mnistflow.tracking import registry
 
@@ -49,12 +48,11 @@ def _predict_files(files: list[Path], model_uri: str, shown_root: Path | None) -
     files that could not be read (each reported in one line)."""
     import numpy as np
 
-    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
     from mnistflow.data.images import ImageFileError, load_framed
     from mnistflow.data.refusal import no_digit_reason
     from mnistflow.tracking import queries
 
-    model = queries.load_model(model_uri)
+    predict_probabilities = queries.load_predictor(model_uri)
     results, failures = [], 0
     for path in files:
         try:
@@ -64,7 +62,7 @@ def _predict_files(files: list[Path], model_uri: str, shown_root: Path | None) -
             failures += 1
             continue
         digits = np.stack([image.pixels for image in framed])
-        for item, probabilities in enumerate(queries.predict_probabilities(model, digits)):
+        for item, probabilities in enumerate(predict_probabilities(digits)):
             reason = no_digit_reason(framed[item], probabilities)
             results.append({"file": str(path), "item": item, "label": None if reason else int(probabilities.argmax()),
                             "no_digit": reason, "probability": float(probabilities.max()),
@@ -94,7 +92,6 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
          experiment: ExperimentOption = None) -> None:
     """Write a PNG of one image with its label and the model's ten class probabilities."""
     from mnistflow.analysis import plots
-    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads the model
     from mnistflow.data.mnist import load_mnist
     from mnistflow.tracking import queries, registry, require_project_root
 
@@ -105,7 +102,7 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
         raise UsageError(f"index {index} is out of range for the {split.value} split (0-{len(images) - 1})")
     chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri, run)
     print(f"model: {chosen.label}", file=sys.stderr)
-    probabilities = queries.predict_probabilities(queries.load_model(chosen.uri), images[index:index + 1])[0]
+    probabilities = queries.load_predictor(chosen.uri)(images[index:index + 1])[0]
     out = out or root / paths.SHOWN / f"{split.value}_{index}.png"
     plots.save(plots.digit_probabilities_figure(images[index], int(labels[index]), probabilities,
                                                 f"{split.value} image #{index} — {chosen.label}"), out)

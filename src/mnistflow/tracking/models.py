@@ -1,14 +1,19 @@
-"""Logging a Keras model to the active run, with its signature and input example."""
+"""Logging a Keras model to the active run, with its signature, input example and an ONNX copy."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import warnings
 
 import mlflow
 
 from mnistflow.tracking.runs import uninterrupted
 
 MODEL_URI_TAG = "mnistflow.model_uri"
+ONNX_FILE = "model.onnx"  # in every logged model, beside the Keras one: predict runs it without TensorFlow
 
 
 class _KerasFlavor:
@@ -25,6 +30,20 @@ class _KerasFlavor:
         keywords.pop("validate_serving_input", None)  # read by Model.log, unknown to mlflow.keras
         os.makedirs(path, exist_ok=True)
         mlflow.keras.save_model(path=path, **keywords)
+        write_onnx(keywords["model"], os.path.join(path, ONNX_FILE))
+
+
+def write_onnx(model, path: str) -> None:
+    """The same model as ONNX (Keras's export through tf2onnx), quietly: tf2onnx prints and warns as it works.
+    The model must have been called once (log_keras_model infers its signature first)."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level = logging.getLogger("tf2onnx").level
+        logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+        try:
+            model.export(path, format="onnx", verbose=False)
+        finally:
+            logging.getLogger("tf2onnx").setLevel(level)
 
 
 @uninterrupted

@@ -1,0 +1,87 @@
+"""How long the commands that do not train take: `predict` of one image, and `--help` of every command.
+
+    python bench/commands.py --repeats 5
+
+Each command runs in its own process, in alternation, in a scratch project whose store holds the committed
+model (models/model.keras) logged twice: as mnistflow logs it now (with its ONNX copy: `predict` runs it with
+ONNX Runtime) and as a plain Keras model, as models were logged before the ONNX copy (`predict` loads
+TensorFlow for it). Reports min, median and max wall seconds and the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = REPO / "docs" / "images" / "seven.png"
+
+LOG_MODELS = """
+import sys
+import mlflow
+from mnistflow.core import runtime
+from mnistflow.tracking.models import log_keras_model
+from mnistflow.training import pipeline
+import numpy as np
+model = pipeline.serving_model(runtime.keras.saving.load_model(sys.argv[1]), scale=True)
+example = np.load(sys.argv[2])["x_test"][:2].astype(np.float32)
+mlflow.set_experiment("mnistflow")
+with mlflow.start_run(run_name="with ONNX"):
+    print(log_keras_model(model, example))
+with mlflow.start_run(run_name="Keras only"):
+    print(mlflow.keras.log_model(model, name="model").model_uri)
+"""
+
+
+def scratch_project(folder: Path, environment: dict[str, str]) -> tuple[str, str]:
+    """A project folder with a store holding the model logged both ways; (ONNX model URI, Keras-only URI)."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, folder / name)
+    logged = subprocess.run([sys.executable, "-c", LOG_MODELS, str(REPO / "models" / "model.keras"),
+                             str(REPO / "data" / "raw" / "mnist.npz")], cwd=folder, env=environment,
+                            capture_output=True, text=True, check=True)
+    with_onnx, keras_only = logged.stdout.strip().splitlines()[-2:]
+    return with_onnx, keras_only
+
+
+def timed(command: list[str], folder: Path, environment: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=folder, env=environment, capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    arguments = parser.parse_args()
+    mnistflow = str(Path(sys.executable).with_name("mnistflow"))
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        environment = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}")
+        with_onnx, keras_only = scratch_project(folder, environment)
+        commands = {"predict one image (ONNX copy)": [mnistflow, "predict", "--model-uri", with_onnx, str(IMAGE)],
+                    "predict one image (Keras only)": [mnistflow, "predict", "--model-uri", keras_only, str(IMAGE)],
+                    "mnistflow --help": [mnistflow, "--help"]}
+        for name in ("register", "compare", "runs", "ui", "serve", "predict", "show", "review", "study", "tune",
+                     "experiment", "team"):
+            commands[f"mnistflow {name} --help"] = [mnistflow, name, "--help"]
+        seconds: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(arguments.repeats):
+            for name, command in commands.items():
+                seconds[name].append(timed(command, folder, environment))
+    base = statistics.median(seconds["predict one image (Keras only)"])
+    print("| command | min s | median s | max s | median / Keras-only predict |\n|---|---|---|---|---|")
+    for name, measured in seconds.items():
+        median = statistics.median(measured)
+        print(f"| {name} | {min(measured):.2f} | {median:.2f} | {max(measured):.2f} | {median / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
