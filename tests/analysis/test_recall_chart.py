@@ -27,3 +27,14 @@ def test_bars_are_proportional_and_collapsed_classes_are_red():
     bottom = recall_chart.HEIGHT - recall_chart.BOTTOM - 2
     assert tuple(pixels[bottom, int(recall_chart.LEFT + 7.5 * slot)]) == (200, 40, 40)  # class 7: collapsed
     assert tuple(pixels[bottom, int(recall_chart.LEFT + 0.5 * slot)]) == (60, 110, 180)
+
+
+def test_without_a_collapse_the_axis_starts_under_the_lowest_recall():
+    recall = [0.99, 0.94, 0.97, 0.96, 0.98, 0.95, 0.99, 0.96, 0.93, 0.97]
+    assert recall_chart.axis_floor(recall) == 0.9 and recall_chart.axis_floor([0.4, *recall[1:]]) == 0.0
+    pixels = np.asarray(recall_chart.render(recall, 0.05, "t"))
+    plot_height = recall_chart.HEIGHT - recall_chart.TOP - recall_chart.BOTTOM
+    for label, value in enumerate(recall):
+        expected = recall_chart.TOP + plot_height * (1 - (value - 0.9) / 0.1)
+        assert abs(_bar_top(pixels, label) - expected) <= 1.5, label
+    assert _bar_top(pixels, 1) - _bar_top(pixels, 0) > 0.4 * plot_height  # 0.94 and 0.99 look apart

@@ -81,7 +81,10 @@ def start(params: Params, splits: dict[str, Split], tags: dict[str, str] | None 
 
 
 def log_review(counts: dict[str, int]) -> None:
-    """What the prepare stage applied from the label review file, as params (to filter runs by) and metrics."""
+    """What the prepare stage applied from the label review file, as params (to filter runs by) and metrics;
+    nothing when it applied no verdict (six zeros would head the run's metrics)."""
+    if not any(counts.values()):
+        return
     tracking.log_params({f"review.{key}": value for key, value in counts.items()})
     tracking.log_metrics({f"review_{key}": float(value) for key, value in counts.items()})
 
