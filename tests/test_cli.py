@@ -194,6 +194,9 @@ def test_compare_shows_only_differing_params(make_run):
     assert rows[0].startswith("| run_id | run_name |") and len(rows) == 4
     result = runner.invoke(app, ["compare"])
     assert result.exit_code == 0 and "3 finished runs" in result.stdout
+    narrow = runner.invoke(app, ["compare"], env={"COLUMNS": "60"})
+    assert narrow.exit_code == 0 and max(len(line) for line in narrow.stdout.splitlines()) <= 60, narrow.stdout
+    assert "accuracy" in narrow.stdout and "0.9500" in narrow.stdout  # the headline metric, not cut
     result = runner.invoke(app, ["compare", "--sort", "nope"])
     assert result.exit_code == 2 and "--sort 'nope': choose one of" in result.stderr
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from mnistflow.analysis.comparison import comparison_table, to_markdown
+from mnistflow.analysis.comparison import comparison_table, fit_to_width, to_markdown
 from mnistflow.core.errors import UsageError
 
 RUNS = pd.DataFrame({"run_id": ["aaaaaaaa11", "bbbbbbbb22", "cccccccc33"], "run_name": ["a", "b", "c"],
@@ -50,3 +50,22 @@ def test_the_column_order_does_not_depend_on_the_order_params_come_in():
     tables = [comparison_table(runs, order) for order in (names, names[::-1], sorted(names))]
     assert [list(table.columns) for table in tables] == [["run_id", "run_name", "model.arch", "model.mlp.units",
                                                           "train.learning_rate", "test_accuracy"]] * 3
+
+
+def test_a_terminal_gets_the_run_the_metrics_and_the_most_varied_params_that_fit():
+    params = [f"train.param_{k}" for k in range(12)]
+    runs = RUNS.assign(**{name: [f"{k}", f"{k}{k}", "x" * (k + 1)] for k, name in enumerate(params)},
+                       **{"model.arch": ["mlp", "mlp", "cnn"], "train.seed": ["1", "2", "1"],
+                          "run_name": ["a very long run name with every override in it", "b", "c"]},
+                       test_macro_f1=[0.9, 0.9, 0.9], final_collapsed_classes=[0.0, 1.0, 0.0])
+    table = comparison_table(runs, ["model.arch", "train.seed", *params])
+    fitted = fit_to_width(table, ["model.arch", "train.seed", *params], 80)
+    names = [name for name, _, _ in fitted.columns]
+    assert names[:4] == ["run_name", "test_accuracy", "test_macro_f1", "final_collapsed_classes"]
+    assert names[4] == "model.arch"
+    assert 1 + sum(width + 3 for _, _, width in fitted.columns) <= 80
+    assert set(names[4:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out
+    assert fitted.left_out[-1] == "train.seed"  # two values: shown after the params with three
+    assert dict((name, header) for name, header, _ in fitted.columns)["model.arch"] == "arch"
+    assert [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 400).columns][4:] == [
+        "model.arch", *sorted(params), "train.seed"]  # ties: by name

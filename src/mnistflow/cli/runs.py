@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from typing import Annotated
 
 import typer
@@ -41,9 +42,7 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
             output_format: Annotated[Format, typer.Option("--format")] = Format.table,
             experiment: ExperimentOption = None) -> None:
     """Print the experiment's finished runs: params that differ, plus key metrics."""
-    from rich.table import Table
-
-    from mnistflow.analysis.comparison import comparison_table, rows, to_markdown
+    from mnistflow.analysis.comparison import comparison_table, to_markdown
     from mnistflow.tracking import queries
 
     runs, params, _ = queries.runs_table(connect_experiment(experiment), filter)
@@ -53,10 +52,26 @@ def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test
     elif output_format is Format.markdown:
         print(to_markdown(table))
     else:
-        rich_table = Table(*table.columns, title=f"{len(table)} finished runs")
-        for row in rows(table):
-            rich_table.add_row(*row)
-        Console().print(rich_table)
+        print_fitted(table, params, Console())
+
+
+def print_fitted(table, params: list[str], console: Console) -> None:
+    """The comparison as a table that fits the console's width; the params left out are named under it."""
+    from rich.table import Table
+
+    from mnistflow.analysis.comparison import cell, fit_to_width
+
+    fitted = fit_to_width(table, params, console.width)
+    rich_table = Table(title=f"{len(table)} finished runs")
+    for _, header, width in fitted.columns:  # fixed widths, headers wrapped between words: rich keeps to them
+        rich_table.add_column(textwrap.fill(header, width), width=width, no_wrap=True, overflow="ellipsis")
+    for row in table.itertuples(index=False):
+        values = dict(zip(table.columns, row, strict=True))
+        rich_table.add_row(*(cell(name, values[name]) for name, _, _ in fitted.columns))
+    console.print(rich_table)
+    if fitted.left_out:
+        console.print(f"{len(fitted.left_out)} more params differ: {', '.join(fitted.left_out)}. A wider terminal "
+                      "shows them; --format markdown or csv shows every column.", highlight=False)
 
 
 @one_line_errors
