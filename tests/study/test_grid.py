@@ -252,8 +252,8 @@ def test_a_study_over_both_architectures_and_register_crowns_the_better(store, t
     np.save(tmp_path / "digits.npy", raw_mnist["x_test"][:20])
     predicted = CliRunner().invoke(app, ["predict", "--json", str(tmp_path / "digits.npy")])
     assert predicted.exit_code == 0, predicted.stderr
-    labels = [row["label"] for row in json.loads(predicted.stdout)]
-    assert np.mean(np.array(labels) == raw_mnist["y_test"][:20]) >= 0.7  # raw 0-255 pixels in, whatever the family
+    best_guesses = [int(np.argmax(row["probabilities"])) for row in json.loads(predicted.stdout)]  # refused too
+    assert np.mean(np.array(best_guesses) == raw_mnist["y_test"][:20]) >= 0.7  # raw 0-255 pixels in, any family
 
 
 @pytest.mark.slow

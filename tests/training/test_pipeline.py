@@ -1,6 +1,7 @@
 """End to end: the real `dvc repro` on a shrunk params file in a temporary copy of the project."""
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from conftest import commit_all, make_project, small_params, tool_environment, write_yaml
+from conftest import REPO, commit_all, make_project, small_params, tool_environment, write_yaml
 from conftest import repro as _repro
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ def project(tmp_path_factory) -> Path:
     project = make_project(tmp_path_factory.mktemp("project"))
     (project / "configs").mkdir()
     (project / "configs" / "narrow.yaml").write_text(
-        "model.mlp.units: 16\nmodel.mlp.output_initializer: glorot_uniform\n")
+        "model.mlp.units: 16\nmodel.mlp.activation: tanh\n")
     commit_all(project)
     return project
 
@@ -149,15 +150,18 @@ def test_changing_an_evaluate_param_reruns_evaluate_into_the_same_run(project):
 
 def test_named_configuration_runs_as_a_dvc_experiment(project):
     environment = tool_environment()
+    _repro(project)  # the baseline a user experiments from: a committed lock and its metrics
+    shutil.copy(REPO / ".gitignore", project / ".gitignore")
+    commit_all(project)
     result = subprocess.run(["mnistflow", "experiment", "narrow"], cwd=project, capture_output=True, text=True,
                             env=environment, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = 'dvc exp run -n narrow -S model.mlp.units=16 -S model.mlp.output_initializer="glorot_uniform"'
+    expected = 'dvc exp run -n narrow -S model.mlp.units=16 -S model.mlp.activation="tanh"'
     assert expected in result.stderr
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
         ["1"], filter_string="params.`model.mlp.units` = '16'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert runs[0].data.params["model.mlp.output_initializer"] == "glorot_uniform"
+    assert runs[0].data.params["model.mlp.activation"] == "tanh"
     shown = subprocess.run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=project, capture_output=True,
                            text=True, env=environment).stdout
     assert "narrow" in shown
@@ -165,7 +169,7 @@ def test_named_configuration_runs_as_a_dvc_experiment(project):
                            text=True, env=environment | {"COLUMNS": "120"}).stdout
     header = next(line for line in table.splitlines() if "Experiment" in line)
     assert max(map(len, table.splitlines())) <= 120, table
-    for column in ("accuracy", "macro_f1", "min_recall", "model.mlp.units", "model.mlp.output_initializer"):
+    for column in ("accuracy", "macro_f1", "min_recall", "model.mlp.units", "model.mlp.activation"):
         assert column in header.split(), table  # the headline and both changed params fit in 120 columns
 
 

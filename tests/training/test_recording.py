@@ -19,10 +19,10 @@ def test_a_study_run_records_every_param_once_and_its_reports(store, small_split
         row = recording.train_and_evaluate(params, small_splits, CompiledModels())
     run = MlflowClient().get_run(run_id)
     sections = {name.split(".")[0] for name in run.data.params}
-    assert sections == {*recording.TRAINING_SECTIONS, "review"}
+    assert sections == set(recording.TRAINING_SECTIONS)  # no review params: the review file has no verdict
     raw = small_params()  # every training param once; of the model section, the chosen architecture's only
     training = sum(len(raw[section]) for section in recording.TRAINING_SECTIONS) - 2 + len(raw["model"]["mlp"])
-    assert len(run.data.params) == training + 6  # + the review's counts: relabel / exclude / keep x train / test
+    assert len(run.data.params) == training  # no review counts: the review file has no verdict
     evaluation = {key for key in run.data.tags if key.split(".")[0] in recording.EVALUATION_SECTIONS}
     assert evaluation == {f"{section}.{key}" for section in recording.EVALUATION_SECTIONS for key in raw[section]}
     assert run.data.tags["label_suspects_probabilities"] == "this model"
