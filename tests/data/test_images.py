@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistflow.data.images import ImageFileError, grayscale, load_digits, mnist_frame
+from mnistflow.data.images import ImageFileError, grayscale, load_framed, mnist_frame
 
 from photo_digits import STYLES, photo_set
 
@@ -11,7 +11,7 @@ def test_a_large_dark_on_light_photo_is_framed_like_mnist(tmp_path, raw_mnist):
     digit = raw_mnist["x_test"][0]
     big = Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BILINEAR)  # dark ink on white
     big.save(tmp_path / "seven.png")
-    framed = load_digits(tmp_path / "seven.png")[0]
+    framed = load_framed(tmp_path / "seven.png")[0].pixels
     assert framed.shape == (28, 28) and framed[0].max() < 30  # light digit on black, empty border
     correlation = np.corrcoef(framed.ravel(), digit.astype(np.float32).ravel())[0, 1]
     assert correlation > 0.8
@@ -22,8 +22,8 @@ def test_a_large_dark_on_light_photo_is_framed_like_mnist(tmp_path, raw_mnist):
 def test_npy_arrays_of_one_or_many_images(tmp_path, raw_mnist):
     np.save(tmp_path / "one.npy", raw_mnist["x_test"][0])
     np.save(tmp_path / "many.npy", raw_mnist["x_test"][:4])
-    assert load_digits(tmp_path / "one.npy").shape == (1, 28, 28)
-    assert load_digits(tmp_path / "many.npy").shape == (4, 28, 28)
+    assert np.stack([image.pixels for image in load_framed(tmp_path / "one.npy")]).shape == (1, 28, 28)
+    assert np.stack([image.pixels for image in load_framed(tmp_path / "many.npy")]).shape == (4, 28, 28)
 
 
 @pytest.mark.parametrize(("name", "content", "message"), [
@@ -38,7 +38,7 @@ def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
     else:
         path.write_bytes(content)
     with pytest.raises(ImageFileError, match=f"{name}: {message}"):
-        load_digits(path)
+        load_framed(path)
 
 
 @pytest.mark.parametrize(("pixel", "message"), [
@@ -53,12 +53,12 @@ def test_npy_pixels_are_checked_after_the_cast_and_against_0_to_255(tmp_path, pi
     array[1, 5, 5] = pixel
     np.save(tmp_path / "bad.npy", array)
     with pytest.raises(ImageFileError, match=f"bad.npy: {message}"):
-        load_digits(tmp_path / "bad.npy")
+        load_framed(tmp_path / "bad.npy")
 
 
 def test_a_folder_is_named_as_a_folder(tmp_path):
     with pytest.raises(ImageFileError, match=f"{tmp_path}: is a folder; give the image files in it"):
-        load_digits(tmp_path)
+        load_framed(tmp_path)
 
 
 def test_an_image_bomb_is_refused_by_its_size_before_decoding_in_one_line(tmp_path):
@@ -66,11 +66,11 @@ def test_an_image_bomb_is_refused_by_its_size_before_decoding_in_one_line(tmp_pa
 
     Image.new("L", (8000, 6000)).save(tmp_path / "huge.png")  # 48 megapixels; decoding would take 48 MB and more
     with pytest.raises(ImageFileError, match="huge.png: 8000x6000 pixels is over the limit of 40,000,000 pixels"):
-        load_digits(tmp_path / "huge.png")
+        load_framed(tmp_path / "huge.png")
     Image.new("L", (10000, 10000)).save(tmp_path / "bomb.png")  # over Pillow's own warning limit, 89 MP
     with warnings.catch_warnings(record=True) as caught, pytest.raises(ImageFileError, match="10000x10000 pixels"):
         warnings.simplefilter("always")
-        load_digits(tmp_path / "bomb.png")
+        load_framed(tmp_path / "bomb.png")
     assert not caught  # no DecompressionBombWarning line before the error
 
 

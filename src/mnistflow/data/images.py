@@ -54,8 +54,9 @@ def frame(gray: np.ndarray) -> Framed:
 
 def already_framed(pixels: np.ndarray) -> Framed:
     """A 28x28 array given as it is (an .npy), with its contrast and pieces found the way `frame` finds them."""
-    _, contrast, pieces = _digit_pixels(np.asarray(pixels, np.float32))
-    return Framed(np.asarray(pixels, np.float32), contrast, pieces)
+    pixels = np.asarray(pixels, np.float32)
+    _, contrast, pieces = _digit_pixels(pixels)
+    return Framed(pixels, contrast, pieces)
 
 
 def _is_dark_on_light(gray: np.ndarray) -> bool:
@@ -101,13 +102,9 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
 MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel photo frames in about a second; larger ones are refused unread
 
 
-def load_digits(path: str | Path) -> np.ndarray:
-    """(N, 28, 28) float32 pixels from a PNG/JPEG (framed like MNIST) or an .npy of (28, 28) / (N, 28, 28)."""
-    return np.stack([framed.pixels for framed in load_framed(path)])
-
-
 def load_framed(path: str | Path) -> list[Framed]:
-    """`load_digits`, each image with what its framing saw."""
+    """The images of a PNG/JPEG (one, framed like MNIST) or an .npy of (28, 28) / (N, 28, 28), each with what
+    its framing saw."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         _check_file(path)
