@@ -62,13 +62,50 @@ def ui(tmp_path_factory):
     server.wait(timeout=30)
 
 
-def test_the_run_page_shows_name_description_dataset_and_model(ui):
+def test_the_run_page_shows_name_test_accuracy_dataset_and_model(ui):
     base, run_id, _, _ = ui
-    text = page_text(f"{base}/#/experiments/1/runs/{run_id}")
+    text = page_text(f"{base}/#/experiments/1/runs/{run_id}?workflowType=machine_learning")
     assert "dvc repro mlp seed=1" in text, text[:3000]  # the run's name
-    assert "Validation accuracy" in text and "Test accuracy" in text  # the description, training then test
+    assert "Validation accuracy" in text and re.search(r"Test accuracy 0\.\d{4}", text)  # no click needed
     assert "mnist-train" in text  # the training split, logged as the run's dataset
-    assert "mnist-digits" in text  # the registered model the run's logged model became
+    assert "mnist-digits" in text and "mnist-mlp" in text  # the registered model; the logged model's name
+    assert "test/accuracy" in text and "val_recall/3" in text  # metrics in the groups the charts are made of
+
+
+def test_the_url_mnistflow_ui_prints_lists_runs_best_first_with_the_headline_metrics_as_columns(ui):
+    base, _, log, _ = ui
+    url = re.search(r"runs by test accuracy: (\S+)", log.read_text())[1]
+    text = page_text(url)
+    assert "Sort: test/accuracy" in text, text[:3000]
+    header = text[text.index("Run Name"):]
+    assert re.search(r"test/accuracy test/macro_f1 test/collapsed_classes .*dvc repro mlp seed=1 .*0\.\d{4}", header)
+
+
+def test_the_logged_model_page_shows_its_name_description_and_test_metrics_with_the_test_set(ui):
+    base, run_id, _, project = ui
+    model_id = _logged_model_id(project, run_id)
+    text = page_text(f"{base}/#/experiments/1/models/{model_id}?workflowType=machine_learning")
+    assert "mnist-mlp" in text and "MNIST digit classifier. Input : raw 28×28" in text.replace("**", ""), text[:3000]
+    assert re.search(r"test/accuracy mnist-test \(#\w+\) dvc repro mlp seed=1 0\.\d+", text), text[:5000]
+
+
+def test_the_recall_chart_of_the_last_epoch_renders(ui):
+    base, run_id, _, project = ui
+    chart = next(name for name in (project / "mlartifacts" / run_id / "artifacts" / "images").iterdir()
+                 if name.suffix == ".png")
+    page = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
+                           "--dump-dom", f"{base}/#/experiments/1/runs/{run_id}/artifacts/images/{chart.name}"],
+                          capture_output=True, text=True, timeout=180).stdout
+    assert re.search(rf'<img alt="images/{re.escape(chart.name)}" src="blob:', page), page[-3000:]  # loaded
+
+
+def _logged_model_id(project: Path, run_id: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(project / "mlflow.db") as database:
+        (uri,) = database.execute("select value from tags where run_uuid = ? and key = 'mnistflow.model_uri'",
+                                  (run_id,)).fetchone()
+    return uri.removeprefix("models:/")
 
 
 def test_the_registered_model_page_shows_the_champion_and_its_description(ui):
@@ -92,9 +129,12 @@ def test_screenshots_of_the_run_page_and_the_registered_model(ui, tmp_path):
     """The docs' screenshots come from here: MNISTFLOW_SCREENSHOTS=docs/images pytest tests/test_browser.py."""
     from PIL import Image
 
-    base, run_id, _, _ = ui
     folder = Path(os.environ.get("MNISTFLOW_SCREENSHOTS") or tmp_path)
-    for name, url in (("mlflow-run-page.png", f"{base}/#/experiments/1/runs/{run_id}"),
+    base, run_id, log, project = ui
+    runs = re.search(r"runs by test accuracy: (\S+)", log.read_text())[1]
+    model = f"{base}/#/experiments/1/models/{_logged_model_id(project, run_id)}?workflowType=machine_learning"
+    for name, url in (("mlflow-run-page.png", f"{base}/#/experiments/1/runs/{run_id}?workflowType=machine_learning"),
+                      ("mlflow-runs.png", runs), ("mlflow-logged-model.png", model),
                       ("mlflow-registered-model.png", f"{base}/#/models/mnist-digits")):
         screenshot(url, folder / name)
         with Image.open(folder / name) as image:

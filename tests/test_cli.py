@@ -184,11 +184,11 @@ def test_compare_shows_only_differing_params(make_run):
     result = runner.invoke(app, ["compare", "--format", "csv"])
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
-    assert lines[0].startswith("run_id,run_name,model.mlp.units,test_accuracy")
+    assert lines[0].startswith("run_id,run_name,model.mlp.units,test/accuracy")
     assert "train.seed" not in lines[0] and "train.learning_rate" not in lines[0]
     assert [line.split(",")[2] for line in lines[1:]] == ["128", "256", "64"]
     result = runner.invoke(app, ["compare", "--format", "markdown", "--sort", "model.mlp.units", "--ascending",
-                                 "--filter", "metrics.test_accuracy > 0.92"])
+                                 "--filter", "metrics.test_accuracy > 0.92"])  # a flat name still works
     assert result.exit_code == 0
     rows = result.stdout.strip().splitlines()
     assert rows[0].startswith("| run_id | run_name |") and len(rows) == 4
@@ -219,7 +219,7 @@ def test_register_by_a_mistyped_metric_names_it(make_run):
     make_run(0.9)
     result = runner.invoke(app, ["register", "--metric", "tset_accuracy"])
     assert result.exit_code != 0
-    assert "--metric 'tset_accuracy': no run in the experiment logs it (test metrics: test_accuracy" in result.output
+    assert "--metric 'tset_accuracy': no run in the experiment logs it (test metrics: test/accuracy" in result.output
 
 
 def _png_claiming(width: int, height: int) -> bytes:

@@ -17,7 +17,7 @@ def test_four_concurrent_trainings_give_four_complete_runs(store, tmp_path):
     runs = client.search_runs(["1"])
     assert len(runs) == 4 and {run.info.status for run in runs} == {"FINISHED"}
     for run in runs:
-        assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 3
-        assert len(client.get_metric_history(run.info.run_id, "val_recall_9")) == 3
+        assert len(client.get_metric_history(run.info.run_id, "val/accuracy")) == 3
+        assert len(client.get_metric_history(run.info.run_id, "val_recall/9")) == 3
         assert "mnistflow.model_uri" in run.data.tags
     assert all(Path(tmp_path, f"m{k}.keras").is_file() for k in range(4))

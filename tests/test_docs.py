@@ -52,7 +52,7 @@ def test_the_cli_page_lists_every_command_with_its_options():
     page = cli_page(command)
     assert {line.removeprefix("## mnistflow ") for line in page.splitlines() if line.startswith("## ")} == set(
         command.commands)
-    assert "| `--metric` | option | `test_accuracy` |" in page
+    assert "| `--metric` | option | `test/accuracy` |" in page
 
 
 def tutorial_blocks() -> list[str]:

@@ -60,7 +60,7 @@ def test_sigterm_during_training_ends_the_run_killed_without_outs(store, tmp_pat
                     "prepared", "--model", "model.keras", "--history", "history.csv", "--run-file", "run.json"],
                    tmp_path, store)
     client = MlflowClient()
-    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "train/loss") for run in _running(client)))
     stage.send_signal(signal.SIGTERM)
     assert stage.wait(timeout=60) != 0
     runs = client.search_runs(["1"])
@@ -102,7 +102,7 @@ def test_sigterm_to_dvc_repro_keeps_the_previous_outs(tmp_path):
     dvc = subprocess.Popen(["dvc", "repro"], cwd=project, env=tool_environment(), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     client = MlflowClient(tracking_uri=store)
-    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "train/loss") for run in _running(client)))
     os.killpg(dvc.pid, signal.SIGTERM)
     output = dvc.communicate(timeout=120)[0]
     assert dvc.returncode != 0, output[-3000:]
@@ -153,7 +153,7 @@ def test_server_going_away_mid_run_keeps_model_and_metrics_on_disk(tmp_path):
                     "prepared", "--model", "model.keras", "--history", "history.csv", "--run-file", "run.json"],
                    tmp_path, uri, environment)
     client = MlflowClient(tracking_uri=uri)
-    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "train/loss") for run in _running(client)))
     os.killpg(server.pid, signal.SIGKILL)
     server.wait()
     output = stage.communicate(timeout=600)[0]
@@ -202,7 +202,7 @@ def _train_stage(tmp_path: Path, store: str, epochs: int = 5000, **train: object
 
 
 def _wait_for_training(client: MlflowClient) -> str:
-    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+    _wait_for(lambda: any(client.get_metric_history(run.info.run_id, "train/loss") for run in _running(client)))
     return _running(client)[0].info.run_id
 
 
@@ -306,7 +306,7 @@ def test_a_dvc_repro_killed_by_timeout_takes_its_stage_along(tmp_path):
                            stderr=subprocess.STDOUT, text=True)
     client = MlflowClient(tracking_uri=store)
     _wait_for(lambda: (project / "mlflow.db").exists() and any(
-        client.get_metric_history(run.info.run_id, "loss") for run in _running(client)))
+        client.get_metric_history(run.info.run_id, "train/loss") for run in _running(client)))
     stage_pid = int(_running(client)[0].data.tags["mnistflow.pid"])
     stage_started = process.start_time(stage_pid)
     dvc.send_signal(signal.SIGKILL)  # what `timeout -s KILL` does; with SIGTERM DVC itself stops the stage

@@ -99,7 +99,7 @@ def test_pipeline_register_and_compare_against_the_server(server, tmp_path, monk
     runs = _api(server, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     assert len(runs) == 1 and runs[0]["info"]["status"] == "FINISHED"
     metrics = {metric["key"]: metric["value"] for metric in runs[0]["data"]["metrics"]}
-    assert metrics["test_accuracy"] > 0.7 and "val_recall_9" in metrics
+    assert metrics["test/accuracy"] > 0.7 and "val_recall/9" in metrics
     params = {param["key"]: param["value"] for param in runs[0]["data"]["params"]}
     assert params["prepare.train_limit"] == "2000"
     assert not (project / "mlflow.db").exists()  # nothing went to the embedded store

@@ -8,14 +8,14 @@ from mnistflow.core.errors import UsageError
 
 RUNS = pd.DataFrame({"run_id": ["aaaaaaaa11", "bbbbbbbb22", "cccccccc33"], "run_name": ["a", "b", "c"],
                      "model.mlp.units": ["64", "128", "64"], "train.seed": ["1", "1", "1"],
-                     "test_accuracy": [0.97, 0.98, 0.95], "loss": [0.1, 0.2, 0.3]})
+                     "test/accuracy": [0.97, 0.98, 0.95], "train/loss": [0.1, 0.2, 0.3]})
 
 
 def test_only_differing_params_and_key_metrics_sorted_best_first():
     table = comparison_table(RUNS, ["model.mlp.units", "train.seed"])
-    assert list(table.columns) == ["run_id", "run_name", "model.mlp.units", "test_accuracy"]
+    assert list(table.columns) == ["run_id", "run_name", "model.mlp.units", "test/accuracy"]
     assert list(table["run_name"]) == ["b", "a", "c"] and list(table["run_id"]) == ["bbbbbbbb", "aaaaaaaa", "cccccccc"]
-    ascending = comparison_table(RUNS, ["model.mlp.units"], "test_accuracy", ascending=True)
+    ascending = comparison_table(RUNS, ["model.mlp.units"], "test/accuracy", ascending=True)
     assert list(ascending["run_name"]) == ["c", "a", "b"]
 
 
@@ -26,7 +26,7 @@ def test_a_column_that_does_not_exist_cannot_sort():
 
 def test_markdown_and_an_empty_experiment():
     markdown = to_markdown(comparison_table(RUNS, ["model.mlp.units"]))
-    assert markdown.splitlines()[:3] == ["| run_id | run_name | model.mlp.units | test_accuracy |", "|---|---|---|---|",
+    assert markdown.splitlines()[:3] == ["| run_id | run_name | model.mlp.units | test/accuracy |", "|---|---|---|---|",
                                          "| bbbbbbbb | b | 128 | 0.9800 |"]
     assert list(comparison_table(RUNS.iloc[:0], [])["run_id"]) == []
 
@@ -37,7 +37,8 @@ def test_the_architecture_is_always_shown():
 
 
 def test_counts_print_as_integers_and_missing_values_as_empty():
-    runs = RUNS.assign(final_collapsed_classes=[0.0, 1.0, float("nan")], epochs_collapsed=[0.0, 20.0, 3.0])
+    runs = RUNS.assign(**{"train/final_collapsed_classes": [0.0, 1.0, float("nan")],
+                          "train/epochs_collapsed": [0.0, 20.0, 3.0]})
     markdown = to_markdown(comparison_table(runs, ["model.mlp.units"]))
     assert markdown.splitlines()[2:] == ["| bbbbbbbb | b | 128 | 0.9800 | 1 | 20 |",
                                          "| aaaaaaaa | a | 64 | 0.9700 | 0 | 0 |",
@@ -49,19 +50,19 @@ def test_the_column_order_does_not_depend_on_the_order_params_come_in():
     names = ["train.learning_rate", "model.mlp.units", "model.arch"]
     tables = [comparison_table(runs, order) for order in (names, names[::-1], sorted(names))]
     assert [list(table.columns) for table in tables] == [["run_id", "run_name", "model.arch", "model.mlp.units",
-                                                          "train.learning_rate", "test_accuracy"]] * 3
+                                                          "train.learning_rate", "test/accuracy"]] * 3
 
 
 def test_a_terminal_gets_the_run_the_metrics_and_the_most_varied_params_that_fit():
     params = [f"train.param_{k}" for k in range(12)]
     runs = RUNS.assign(**{name: [f"{k}", f"{k}{k}", "x" * (k + 1)] for k, name in enumerate(params)},
                        **{"model.arch": ["mlp", "mlp", "cnn"], "train.seed": ["1", "2", "1"],
-                          "run_name": ["a very long run name with every override in it", "b", "c"]},
-                       test_macro_f1=[0.9, 0.9, 0.9], final_collapsed_classes=[0.0, 1.0, 0.0])
+                          "run_name": ["a very long run name with every override in it", "b", "c"],
+                          "test/macro_f1": [0.9, 0.9, 0.9], "train/final_collapsed_classes": [0.0, 1.0, 0.0]})
     table = comparison_table(runs, ["model.arch", "train.seed", *params])
     fitted = fit_to_width(table, ["model.arch", "train.seed", *params], 80)
     names = [name for name, _, _ in fitted.columns]
-    assert names[:4] == ["run_name", "test_accuracy", "test_macro_f1", "final_collapsed_classes"]
+    assert names[:4] == ["run_name", "test/accuracy", "test/macro_f1", "train/final_collapsed_classes"]
     assert names[4] == "model.arch"
     assert 1 + sum(width + 3 for _, _, width in fitted.columns) <= 80
     assert set(names[4:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out

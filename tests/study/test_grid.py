@@ -115,7 +115,7 @@ def test_small_study_records_children_isolates_a_crash_and_resumes(store, tmp_pa
     statuses = sorted((run.data.tags["study.configuration"], run.info.status) for run in children)
     assert statuses == [("broken", "FAILED"), ("broken", "FAILED"), ("ok", "FINISHED"), ("ok", "FINISHED")]
     ok = next(run for run in children if run.info.status == "FINISHED")
-    assert ok.data.params["model.mlp.units"] == "16" and "test_accuracy" in ok.data.metrics
+    assert ok.data.params["model.mlp.units"] == "16" and "test/accuracy" in ok.data.metrics
     assert ok.data.params["model.mlp.output_initializer"] == "normal"  # params.yaml's, not study.yaml's base
     assert "mnistflow.model_uri" in ok.data.tags  # a complete run, model included
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "study")}
@@ -178,7 +178,7 @@ def test_pipeline_and_a_two_worker_study_train_bit_identical_weights(tmp_path):
     finally:
         mlflow.set_tracking_uri(None)
     assert all(np.array_equal(mine, theirs) for mine, theirs in zip(*weights, strict=True))
-    assert pipeline_run.data.metrics["test_loss"] == child.data.metrics["test_loss"]
+    assert pipeline_run.data.metrics["test/loss"] == child.data.metrics["test/loss"]
     assert pipeline_run.data.params["train.threads"] == child.data.params["train.threads"] == "1"
 
 
@@ -240,8 +240,8 @@ def test_a_study_over_both_architectures_and_register_crowns_the_better(store, t
         ["1"], filter_string="tags.`study.configuration` LIKE 'model.arch=%'")}
     assert set(children) == {"mlp", "cnn"} and {run.info.status for run in children.values()} == {"FINISHED"}
     assert "model.cnn.filters" in children["cnn"].data.params and "model.mlp.units" not in children["cnn"].data.params
-    assert children["cnn"].data.metrics["dead_relu_fraction"] >= 0  # measured over the conv layers too
-    best = max(children.values(), key=lambda run: run.data.metrics["test_accuracy"])
+    assert children["cnn"].data.metrics["train/dead_relu_fraction"] >= 0  # measured over the conv layers too
+    best = max(children.values(), key=lambda run: run.data.metrics["test/accuracy"])
 
     registered = CliRunner().invoke(app, ["register"])
     assert registered.exit_code == 0, registered.stderr
@@ -273,4 +273,4 @@ def test_a_study_applies_the_label_review_file_as_the_prepare_stage_does(store, 
     assert result.exit_code == 0, result.stderr
     child = MlflowClient().search_runs(["1"], filter_string="tags.`study.configuration` = 'ok'")[0]
     assert child.data.params["review.relabel_train"] == "1" and child.data.params["review.exclude_test"] == "1"
-    assert child.data.metrics["test_images_reviewed_labels"] == 9999
+    assert child.data.metrics["test/images_reviewed_labels"] == 9999

@@ -66,8 +66,8 @@ def test_a_planted_collapse_is_pruned_and_parallel_trials_are_distinct_runs(stor
     for trial in by_state["PRUNED"]:
         run = runs[trial.user_attrs["run_id"]]
         assert "collapsed (validation recall < 0.999) for 2 epochs in a row" in run.data.tags["tune.pruned"]
-        assert "test_accuracy" not in run.data.metrics
-        assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 2
+        assert "test/accuracy" not in run.data.metrics
+        assert len(client.get_metric_history(run.info.run_id, "val/accuracy")) == 2
     assert {run.data.params["train.seed"] for run in runs.values()} == {str(t.user_attrs["seed"]) for t in trials}
     tuned = yaml.safe_load((tmp_path / "configs" / "tuned.yaml").read_text())
     assert tuned["diagnostics.collapse_threshold"] == 0.0001 and "train.seed" in tuned
@@ -163,7 +163,7 @@ def test_the_tuned_configuration_replays_bit_for_bit_through_dvc(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     replayed = client.get_run(json.loads((project / "models" / "run.json").read_text())["run_id"])
     trial_run = client.get_run(best.user_attrs["run_id"])
-    assert replayed.data.metrics["test_loss"] == trial_run.data.metrics["test_loss"]
+    assert replayed.data.metrics["test/loss"] == trial_run.data.metrics["test/loss"]
     assert replayed.data.params["train.seed"] == trial_run.data.params["train.seed"]
 
 

@@ -109,7 +109,7 @@ def test_push_from_one_clone_pull_into_another_and_use_the_shared_server(team, t
                            MLFLOW_TRACKING_URI=team.server)
     assert predicted.returncode == 0 and ": 7 (p=" in predicted.stdout, predicted.stderr
     compared = _mnistflow("compare", "--format", "csv", cwd=second, MLFLOW_TRACKING_URI=team.server)
-    assert compared.returncode == 0 and "test_accuracy" in compared.stdout, compared.stderr
+    assert compared.returncode == 0 and "test/accuracy" in compared.stdout, compared.stderr
 
     run_id = json.loads((first / "models" / "run.json").read_text())["run_id"]
     experiment_id = MlflowClient(team.server).get_run(run_id).info.experiment_id

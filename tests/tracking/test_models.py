@@ -21,3 +21,18 @@ def test_logged_model_takes_raw_pixels_and_loads_back(store, small_model, raw_mn
     info = mlflow.models.get_model_info(uri)
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 28, 28]
     assert info.saved_input_example_info is not None
+
+
+def test_a_logged_model_has_its_name_description_and_test_metrics_with_their_dataset(store, small_model, raw_mnist):
+    model, _, _ = small_model
+    tracking.connect("named")
+    images, labels = raw_mnist["x_test"][:50], raw_mnist["y_test"][:50]
+    with tracking.active_run() as run_id:
+        uri = tracking.log_keras_model(pipeline.serving_model(model, scale=True), images[:2].astype(np.float32),
+                                       name="mnist-mlp", description="MNIST digit classifier.")
+        tracking.log_model_metrics({"test_accuracy": 0.5}, "mnist-test", images, labels)
+    logged = mlflow.MlflowClient().get_logged_model(uri.removeprefix("models:/"))
+    assert logged.name == "mnist-mlp" and logged.tags[tracking.DESCRIPTION_TAG] == "MNIST digit classifier."
+    assert [(metric.key, metric.value, metric.dataset_name) for metric in logged.metrics] == [
+        ("test/accuracy", 0.5, "mnist-test")]
+    assert mlflow.get_run(run_id).data.metrics["test/accuracy"] == 0.5

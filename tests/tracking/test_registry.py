@@ -24,8 +24,8 @@ def test_better_worse_equal_and_idempotent(make_run, tmp_path):
     assert outcome.changed and outcome.version == "1" and outcome.candidate.info.run_id == first
     champion = MlflowClient().get_model_version_by_alias(NAME, "champion")
     assert champion.tags["source_run_id"] == first and champion.tags["git_commit"] == "abc123"
-    assert champion.tags["metric.test_accuracy"] == "0.9" and "best by `test_accuracy`" in champion.description
-    assert "| **test_accuracy** | 0.9000 |" in champion.description  # a markdown table, not a Python dict
+    assert champion.tags["metric.test/accuracy"] == "0.9" and "best by `test/accuracy`" in champion.description
+    assert "| **test/accuracy** | 0.9000 |" in champion.description  # a markdown table, not a Python dict
     logged = MlflowClient().get_logged_model(champion.source.removeprefix("models:/"))  # linked both ways:
     assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": NAME, "version": "1"}]  # "registered" in the UI
     assert "@champion" in MlflowClient().get_registered_model(NAME).description
@@ -39,7 +39,7 @@ def test_better_worse_equal_and_idempotent(make_run, tmp_path):
 
     better = make_run(0.95)
     outcome = _register(make_run.experiment_id, tmp_path)
-    assert outcome.changed and outcome.version == "2" and "before: v1 (test_accuracy=0.9)" in outcome.message
+    assert outcome.changed and outcome.version == "2" and "before: v1 (test/accuracy=0.9)" in outcome.message
     assert MlflowClient().get_model_version_by_alias(NAME, "champion").run_id == better
     assert not _register(make_run.experiment_id, tmp_path).changed and _versions() == [1, 2]
 
@@ -61,6 +61,19 @@ def test_no_eligible_run(make_run, tmp_path):
     make_run(0.99, with_model=False)
     outcome = _register(make_run.experiment_id, tmp_path)
     assert not outcome.changed and outcome.candidate is None and "no eligible run" in outcome.message
+
+
+def test_a_run_logged_under_the_old_flat_names_competes_and_loses_to_a_better_new_one(make_run, tmp_path):
+    import mlflow
+
+    old = make_run(0.93)
+    client = MlflowClient()
+    with mlflow.start_run(experiment_id=make_run.experiment_id) as run:  # as mnistflow 0.x logged it
+        mlflow.log_metrics({"test_accuracy": 0.97, "final_collapsed_classes": 0.0})
+        mlflow.set_tag("mnistflow.model_uri", client.get_run(old).data.tags["mnistflow.model_uri"])
+    assert _register(make_run.experiment_id, tmp_path, metric="test/accuracy").candidate.info.run_id == run.info.run_id
+    better = make_run(0.98)
+    assert _register(make_run.experiment_id, tmp_path, metric="test_accuracy").candidate.info.run_id == better
 
 
 def _register_in_process(arguments):

@@ -107,7 +107,7 @@ def test_sigterm_during_crossval_leaves_no_outs_and_no_run_running(store, tmp_pa
                              stderr=subprocess.STDOUT, text=True)
     client = MlflowClient()
     deadline = time.monotonic() + 240
-    while not any(client.get_metric_history(run.info.run_id, "loss") for run in client.search_runs(
+    while not any(client.get_metric_history(run.info.run_id, "train/loss") for run in client.search_runs(
             ["1"], "attributes.status = 'RUNNING' and tags.crossval = 'fold'") if client.get_experiment("1")):
         assert time.monotonic() < deadline and stage.poll() is None, stage.stdout.read()[-3000:]
         time.sleep(0.5)

@@ -46,13 +46,13 @@ def test_repro_records_one_complete_finished_run(project):
                                     + review_counts)
     assert run.data.tags["evaluate.label_issues_top_k"] == "20" and run.data.tags["crossval.enabled"] == "False"
     assert not [name for name in [*run.data.params, *run.data.metrics] if name.startswith("review")]
-    assert run.data.metrics["training_seconds"] > 0
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")] == [1, 2]
-    for name in ("loss", "accuracy", "val_loss", "epoch_seconds", "val_recall_0", "collapsed_classes",
-                 "true_class_prob_below_eps", "dead_relu_fraction"):
+    assert run.data.metrics["train/seconds"] > 0
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val/accuracy")] == [1, 2]
+    for name in ("train/loss", "train/accuracy", "val/loss", "train/epoch_seconds", "val_recall/0",
+                 "val/collapsed_classes", "train/true_class_prob_below_eps", "train/dead_relu_fraction"):
         assert len(client.get_metric_history(run.info.run_id, name)) == 2, name
     metrics = json.loads((project / "reports" / "test_metrics.json").read_text())
-    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+    assert run.data.metrics["test/accuracy"] == pytest.approx(metrics["accuracy"])
     assert metrics["accuracy"] > 0.7
     assert set(metrics) == {"accuracy", "macro_f1", "min_recall", "collapsed_classes"}  # the headline only
     assert isinstance(metrics["collapsed_classes"], int)
@@ -60,7 +60,7 @@ def test_repro_records_one_complete_finished_run(project):
     assert list(per_class.columns) == ["class", "precision", "recall", "f1"]
     assert list(per_class["class"]) == [*range(10)]
     assert per_class["recall"].min() == pytest.approx(metrics["min_recall"], abs=1e-6)
-    assert per_class.loc[3, "precision"] == pytest.approx(run.data.metrics["test_precision_3"], abs=1e-6)
+    assert per_class.loc[3, "precision"] == pytest.approx(run.data.metrics["test_precision/3"], abs=1e-6)
     tags = run.data.tags
     assert tags["seed"] == "1" and tags["tensorflow_version"] and tags["keras_version"] and tags["git_commit"]
     assert tags["git_dirty"] == "False"  # DVC rewriting dvc.lock and its outs does not dirty a clean checkout
@@ -194,7 +194,7 @@ def test_queued_experiments_land_in_the_workspace_store(project):
         runs = client.search_runs(["1"], filter_string=f"params.`model.mlp.units` = '{units}'")
         assert len(runs) == 1 and runs[0].info.status == "FINISHED", dvc("queue", "logs", f"queued-{units}")
         assert runs[0].data.tags["dvc.exp_name"] == f"queued-{units}" and runs[0].data.tags["dvc.baseline_rev"]
-        assert "test_accuracy" in runs[0].data.metrics
+        assert "test/accuracy" in runs[0].data.metrics
     assert not list((project / ".dvc" / "tmp").rglob("mlflow.db"))  # nothing was written into DVC's copies
 
 
@@ -207,12 +207,12 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
         ["1"], filter_string="params.`model.mlp.units` = '24'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert runs[0].data.params["train.epochs"] == "1" and "test_accuracy" in runs[0].data.metrics
+    assert runs[0].data.params["train.epochs"] == "1" and "test/accuracy" in runs[0].data.metrics
     assert runs[0].data.tags["mlflow.project.entryPoint"] == "main"
     assert runs[0].data.params["epochs"] == "1" and "" not in runs[0].data.params.values()  # no placeholders
     compared = subprocess.run(["mnistflow", "compare", "--format", "csv"], cwd=project, capture_output=True, text=True,
                               env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"))
-    assert compared.returncode == 0 and "test_accuracy" in compared.stdout.splitlines()[0], compared.stderr
+    assert compared.returncode == 0 and "test/accuracy" in compared.stdout.splitlines()[0], compared.stderr
 
 
 def test_mlflow_run_honours_an_edited_params_file(project):
@@ -242,7 +242,7 @@ def test_label_audit_then_three_verdicts_flow_back_into_the_data(project):
     children = client.search_runs(["1"], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert sorted(run.data.tags["mlflow.runName"] for run in children) == ["fold 1/2", "fold 2/2"]
     assert {run.info.status for run in [parent, *children]} == {"FINISHED"}
-    assert 0.3 < parent.data.metrics["crossval_accuracy"] < 1  # 2 folds of 1,000 images, 2 epochs
+    assert 0.3 < parent.data.metrics["crossval/accuracy"] < 1  # 2 folds of 1,000 images, 2 epochs
     errors = project / "reports" / "errors"
     assert (errors / "train_label_issues.png").is_file() and (errors / "label_issues.png").is_file()
     reviewed = subprocess.run(["mnistflow", "review"], cwd=project, capture_output=True, text=True,
@@ -260,9 +260,9 @@ def test_label_audit_then_three_verdicts_flow_back_into_the_data(project):
     run = max((run for run in client.search_runs(["1"]) if "crossval" not in run.data.tags),
               key=lambda run: run.info.start_time)
     assert run.data.params["review.relabel_train"] == "1" and run.data.params["review.exclude_train"] == "1"
-    assert run.data.metrics["review_relabel_test"] == 1
-    assert {"test_accuracy", "test_accuracy_reviewed_labels"} <= set(run.data.metrics)
-    assert run.data.metrics["test_images_reviewed_labels"] == 10000
+    assert run.data.metrics["review/relabel_test"] == 1
+    assert {"test/accuracy", "test/accuracy_reviewed_labels"} <= set(run.data.metrics)
+    assert run.data.metrics["test/images_reviewed_labels"] == 10000
     again = subprocess.run(["mnistflow", "review"], cwd=project, capture_output=True, text=True,
                            env=tool_environment(), timeout=300)
     assert again.returncode == 0 and "3 reviewed" in again.stdout, again.stderr[-2000:]

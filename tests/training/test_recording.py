@@ -26,9 +26,9 @@ def test_a_study_run_records_every_param_once_and_its_reports(store, small_split
     evaluation = {key for key in run.data.tags if key.split(".")[0] in recording.EVALUATION_SECTIONS}
     assert evaluation == {f"{section}.{key}" for section in recording.EVALUATION_SECTIONS for key in raw[section]}
     assert run.data.tags["label_suspects_probabilities"] == "this model"
-    assert run.data.metrics["training_seconds"] > 0
-    assert [point.step for point in MlflowClient().get_metric_history(run_id, "val_accuracy")] == [1, 2]
-    assert row["status"] == "FINISHED" and row["test_accuracy"] == run.data.metrics["test_accuracy"]
+    assert run.data.metrics["train/seconds"] > 0
+    assert [point.step for point in MlflowClient().get_metric_history(run_id, "val/accuracy")] == [1, 2]
+    assert row["status"] == "FINISHED" and row["test_accuracy"] == run.data.metrics["test/accuracy"]
     assert {"final_collapsed_classes", "epochs_collapsed", "min_class_recall_final"} <= set(row)
     artifacts = {item.path for item in MlflowClient().list_artifacts(run_id)}
     assert {"figures", "errors", "confusion_matrix.json"} <= artifacts

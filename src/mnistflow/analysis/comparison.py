@@ -10,11 +10,12 @@ import pandas as pd
 from mnistflow.core.errors import UsageError
 
 ALWAYS_SHOWN = ("model.arch",)  # the architecture, even when every run shares it
-KEY_METRICS = ("test_accuracy", "test_macro_f1", "test_loss", "final_collapsed_classes", "epochs_collapsed")
-COUNTS = frozenset({"final_collapsed_classes", "epochs_collapsed", "test_collapsed_classes"})  # whole numbers
+KEY_METRICS = ("test/accuracy", "test/macro_f1", "test/loss", "train/final_collapsed_classes",
+               "train/epochs_collapsed")
+COUNTS = frozenset({"train/final_collapsed_classes", "train/epochs_collapsed", "test/collapsed_classes"})  # integers
 
 
-def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test_accuracy",
+def comparison_table(runs: pd.DataFrame, params: list[str], sort_by: str = "test/accuracy",
                      ascending: bool = False) -> pd.DataFrame:
     """`runs` has run_id, run_name, each param (named in `params`) and metric as a column."""
     if runs.empty:
@@ -50,9 +51,9 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-HEADERS = {"run_name": "run", "test_accuracy": "test accuracy", "test_macro_f1": "test macro F1",
-           "test_loss": "test loss", "final_collapsed_classes": "collapsed classes",
-           "epochs_collapsed": "epochs collapsed"}  # headers wrap between words in a terminal
+HEADERS = {"run_name": "run", "test/accuracy": "test accuracy", "test/macro_f1": "test macro F1",
+           "test/loss": "test loss", "train/final_collapsed_classes": "collapsed classes",
+           "train/epochs_collapsed": "epochs collapsed"}  # headers wrap between words in a terminal
 CELL_PADDING = 3  # a column's two spaces of padding and its border
 MAX_RUN_NAME = 24
 MIN_RUN_NAME = 8

@@ -21,7 +21,7 @@ from mnistflow.core.errors import one_line_errors
 
 
 @one_line_errors
-def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test_accuracy",
+def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test/accuracy",
              direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
              name: ModelNameOption = "mnist-digits", experiment: ExperimentOption = None) -> None:
     """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
@@ -36,17 +36,17 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
 
 
 @one_line_errors
-def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test_accuracy",
+def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test/accuracy",
             ascending: Annotated[bool, typer.Option("--ascending")] = False,
             filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`model.mlp.units` = '128'\"")] = "",
             output_format: Annotated[Format, typer.Option("--format")] = Format.table,
             experiment: ExperimentOption = None) -> None:
     """Print the experiment's finished runs: params that differ, plus key metrics."""
     from mnistflow.analysis.comparison import comparison_table, to_markdown
-    from mnistflow.tracking import queries
+    from mnistflow.tracking import metric_keys, queries
 
     runs, params, _ = queries.runs_table(connect_experiment(experiment), filter)
-    table = comparison_table(runs, params, sort, ascending)
+    table = comparison_table(runs, params, sort if sort in runs.columns else metric_keys.mlflow_key(sort), ascending)
     if output_format is Format.csv:
         sys.stdout.write(table.to_csv(index=False))
     elif output_format is Format.markdown:
@@ -99,11 +99,15 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
        host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
     """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
     from mnistflow.core.process import run_group
-    from mnistflow.tracking import require_project_root
-    from mnistflow.tracking.ui import ui_command
+    from mnistflow.tracking import require_project_root, views
+    from mnistflow.tracking.ui import apply_views, ui_command
 
     command, environment = ui_command(require_project_root(), host, port)
-    print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)", file=sys.stderr)
+    experiment_id = connect_experiment(None, create=True)
+    apply_views(experiment_id)
+    base = f"http://{host}:{port}"
+    print(f"MLflow UI on {base} (Ctrl-C stops it); runs by test accuracy: {views.runs_url(base, experiment_id)}",
+          file=sys.stderr)
     raise typer.Exit(run_group(command, environment))
 
 

@@ -7,7 +7,7 @@
 """
 
 from mnistflow.core.errors import Terminated, TrackingError
-from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model
+from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model, log_model_metrics
 from mnistflow.tracking.provenance import environment_tags, log_provenance, run_name
 from mnistflow.tracking.runs import (
     DESCRIPTION_TAG,
@@ -36,5 +36,6 @@ COLLAPSED_TAG = "collapsed_classes"
 
 __all__ = ("COLLAPSED_TAG", "DESCRIPTION_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError",
            "active_run", "append_description", "connect", "describe", "environment_tags", "log_artifacts",
-           "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics", "log_params", "log_provenance",
+           "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics", "log_model_metrics", "log_params",
+           "log_provenance",
            "log_table", "project_root", "require_project_root", "run_name", "set_tags", "tracking_uri", "use_store")

@@ -10,7 +10,8 @@ import warnings
 
 import mlflow
 
-from mnistflow.tracking.runs import uninterrupted
+from mnistflow.tracking.runs import log_metrics, uninterrupted
+from mnistflow.tracking.views import DESCRIPTION_TAG
 
 MODEL_URI_TAG = "mnistflow.model_uri"
 ONNX_FILE = "model.onnx"  # in every logged model, beside the Keras one: predict runs it without TensorFlow
@@ -47,8 +48,9 @@ def write_onnx(model, path: str) -> None:
 
 
 @uninterrupted
-def log_keras_model(model, input_example) -> str:
-    """Log a Keras model with its signature and input example; tag the run with its URI and return it."""
+def log_keras_model(model, input_example, name: str = "model", description: str = "") -> str:
+    """Log a Keras model with its signature and input example, under a name and with a description (markdown,
+    shown on the logged model's page); tag the run with its URI and return it."""
     import keras
     import tensorflow as tf
     from mlflow.models import Model, infer_signature
@@ -58,7 +60,21 @@ def log_keras_model(model, input_example) -> str:
                     f"mlflow=={mlflow.__version__}"]
     # validate_serving_input=False: MLflow would reload the model to check the example (seconds per run);
     # tests/tracking/test_serving.py checks the real serving round trip instead.
-    info = Model.log(artifact_path=None, name="model", flavor=_KerasFlavor, model=model, signature=signature,
+    info = Model.log(artifact_path=None, name=name, flavor=_KerasFlavor, model=model, signature=signature,
                      input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
+    if description:
+        mlflow.MlflowClient().set_logged_model_tags(info.model_id, {DESCRIPTION_TAG: description})
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
     return info.model_uri
+
+
+def log_model_metrics(metrics: dict[str, float], dataset_name: str, images, labels) -> None:
+    """Log metrics measured on a dataset as the active run's and as its logged model's (when the run has one):
+    the logged model's page then lists them with the dataset."""
+    from mlflow.data.numpy_dataset import from_numpy
+
+    run = mlflow.active_run()
+    model_uri = mlflow.get_run(run.info.run_id).data.tags.get(MODEL_URI_TAG) if run else None
+    model_id = model_uri.removeprefix("models:/") if model_uri else None
+    dataset = from_numpy(images, targets=labels, name=dataset_name) if model_id else None
+    log_metrics(metrics, model_id=model_id, dataset=dataset)

@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mnistflow.core.errors import TrackingError
+from mnistflow.tracking import metric_keys
 from mnistflow.tracking.models import MODEL_URI_TAG, ONNX_FILE
 
 
@@ -19,9 +20,21 @@ def _search(experiment_ids: list[str], query: str) -> pd.DataFrame:
     import mlflow
 
     try:
-        return mlflow.search_runs(experiment_ids, filter_string=query, max_results=50000)
+        runs = mlflow.search_runs(experiment_ids, filter_string=query, max_results=50000)
     except MlflowException as error:
         raise TrackingError(f"cannot search runs with filter {query!r}: {error.message}") from None
+    return grouped_metric_columns(runs)
+
+
+def grouped_metric_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """Metric columns under their grouped keys: a run logged under an old flat name (`metrics.test_accuracy`)
+    fills the new column (`metrics.test/accuracy`) where the run has no value under the new name."""
+    for column in [name for name in runs.columns if name.startswith("metrics.")]:
+        key = "metrics." + metric_keys.mlflow_key(column.removeprefix("metrics."))
+        if key != column:
+            runs[key] = runs[key].combine_first(runs[column]) if key in runs.columns else runs[column]
+            runs = runs.drop(columns=column)
+    return runs
 
 
 def runs_table(experiment_id: str, filter_string: str = "", include_unfinished: bool = False
@@ -33,13 +46,14 @@ def runs_table(experiment_id: str, filter_string: str = "", include_unfinished: 
     or by an `mlflow run` entry point) keeps its `params.` prefix, so no two columns have one name.
     """
     status = "" if include_unfinished else "attributes.status = 'FINISHED'"
-    runs = _search([experiment_id], " and ".join(part for part in (status, filter_string) if part))
+    query = " and ".join(part for part in (status, metric_keys.grouped_filter(filter_string)) if part)
+    runs = _search([experiment_id], query)
     metrics = [column.removeprefix("metrics.") for column in runs.columns if column.startswith("metrics.")]
     params = [column.removeprefix("params.") for column in runs.columns if column.startswith("params.")]
     params = [f"params.{name}" if name in metrics or name in ("run_id", "run_name", "status") else name
               for name in params]
     renamed = {"tags.mlflow.runName": "run_name", **{f"params.{name}": name for name in params},
-               **{f"metrics.{name}": name for name in metrics}}
+               **{f"metrics.{name}": name for name in metrics}}  # grouped keys: `test/accuracy`
     columns = ["run_id", "run_name", "status", *params, *metrics]
     return runs.rename(columns=renamed).reindex(columns=columns), params, metrics
 
@@ -102,7 +116,9 @@ def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:
     return _search([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'")
 
 
-STUDY_METRICS = ("test_accuracy", "final_collapsed_classes", "epochs_collapsed")
+# MLflow key -> the study table's column, named as a worker reports it
+STUDY_METRICS = {"test/accuracy": "test_accuracy", "train/final_collapsed_classes": "final_collapsed_classes",
+                 "train/epochs_collapsed": "epochs_collapsed"}
 
 
 def study_children(experiment_id: str, parent_run_id: str, config_tag: str, seed_tag: str) -> pd.DataFrame:
@@ -110,7 +126,7 @@ def study_children(experiment_id: str, parent_run_id: str, config_tag: str, seed
     children = child_runs(experiment_id, parent_run_id)
     columns = {f"tags.{config_tag}": "configuration", f"tags.{seed_tag}": "seed", "status": "status",
                "run_id": "run_id", "start_time": "start_time",
-               **{f"metrics.{name}": name for name in STUDY_METRICS}}
+               **{f"metrics.{key}": column for key, column in STUDY_METRICS.items()}}
     frame = children.reindex(columns=list(columns)).rename(columns=columns)
     frame["seed"] = pd.to_numeric(frame["seed"])
     return frame

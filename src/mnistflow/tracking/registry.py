@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from mnistflow.core.errors import UsageError
-from mnistflow.tracking import COLLAPSED_TAG
+from mnistflow.tracking import COLLAPSED_TAG, metric_keys
 from mnistflow.tracking.models import MODEL_URI_TAG
 from mnistflow.tracking.store import file_lock
 
@@ -49,17 +49,24 @@ def is_better(value: float, other: float | None, direction: str) -> bool:
 
 def eligible(run: Run, metric: str) -> bool:
     """Has the metric, a logged model, and no class collapsed at the end of training or on the test set."""
-    metrics, tags = run.data.metrics, run.data.tags
-    collapsed = metrics.get("final_collapsed_classes", 0) + metrics.get("test_collapsed_classes", 0)
+    metrics, tags = metric_keys.grouped(run.data.metrics), run.data.tags
+    collapsed = metrics.get("train/final_collapsed_classes", 0) + metrics.get("test/collapsed_classes", 0)
     return metric in metrics and MODEL_URI_TAG in tags and collapsed == 0 and tags.get(COLLAPSED_TAG, "[]") == "[]"
 
 
+def metric_of(run: Run, metric: str) -> float | None:
+    """The run's value of a grouped metric key, also when the run logged it under its old flat name."""
+    return metric_keys.grouped(run.data.metrics).get(metric)
+
+
 def best_run(client: MlflowClient, experiment_id: str, metric: str, direction: str) -> Run | None:
-    order = "DESC" if direction == "max" else "ASC"
+    """The eligible run with the best value, the earliest among equals. Sorted here, not by the store, so that
+    runs logged under the old flat names compete too."""
     runs = client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
-                              order_by=[f"metrics.`{metric}` {order}", "attributes.start_time ASC"],
-                              max_results=5000)
-    return next((run for run in runs if eligible(run, metric)), None)
+                              order_by=["attributes.start_time ASC"], max_results=5000)
+    candidates = [run for run in runs if eligible(run, metric)]
+    choose = max if direction == "max" else min
+    return choose(candidates, key=lambda run: metric_keys.grouped(run.data.metrics)[metric]) if candidates else None
 
 
 def _champion(client: MlflowClient, name: str):
@@ -80,8 +87,8 @@ def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_
     with contextlib.suppress(MlflowException):
         client.create_registered_model(name, description=MODEL_DESCRIPTION)
     params = {key: run.data.params.get(key) for key in KEY_PARAMS if key in run.data.params}
-    metrics = {key: run.data.metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_loss")
-               if key in run.data.metrics}
+    logged = metric_keys.grouped(run.data.metrics)
+    metrics = {key: logged[key] for key in ("test/accuracy", "test/macro_f1", "test/loss") if key in logged}
     tags = {"source_run_id": run.info.run_id, "git_commit": git_commit, "selection_metric": metric,
             **{f"param.{key}": str(value) for key, value in params.items()},
             **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()}}
@@ -122,25 +129,25 @@ def version_description(run: Run, git_commit: str, metric: str, params: dict, me
 def _check_metric_is_known(client: MlflowClient, experiment_id: str, metric: str) -> None:
     """A metric no run of the experiment logs is a typo: name it, with the metrics that do exist."""
     known = sorted({name for run in client.search_runs([experiment_id], max_results=200)
-                    for name in run.data.metrics})
+                    for name in metric_keys.grouped(run.data.metrics)})
     if known and metric not in known:
-        shown = [name for name in known if name.startswith("test_")] or known
+        shown = [name for name in known if name.startswith("test/")] or known
         raise UsageError(f"--metric {metric!r}: no run in the experiment logs it (test metrics: "
                          f"{', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''})")
 
 
 def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
-    client = MlflowClient()
+    client, metric = MlflowClient(), metric_keys.mlflow_key(metric)  # `test_accuracy` still names test/accuracy
     with file_lock(lock_path):
         candidate = best_run(client, experiment_id, metric, direction)
         champion = _champion(client, name)
-        previous_value = client.get_run(champion.run_id).data.metrics.get(metric) if champion else None
+        previous_value = metric_of(client.get_run(champion.run_id), metric) if champion else None
         previous_version = str(champion.version) if champion else None
         if candidate is None:
             _check_metric_is_known(client, experiment_id, metric)
             return Outcome(None, previous_version, previous_value, previous_version, False,
                            "no eligible run (FINISHED, with a logged model, no collapsed class, with the metric)")
-        value = candidate.data.metrics[metric]
+        value = metric_keys.grouped(candidate.data.metrics)[metric]
         if not is_better(value, previous_value, direction):
             return Outcome(candidate, previous_version, previous_value, previous_version, False,
                            f"best run {candidate.info.run_id} has {metric}={value:.6g}, which does not beat "

@@ -27,6 +27,7 @@ from pathlib import Path
 import mlflow
 
 from mnistflow.core.errors import MnistflowError, TrackingError
+from mnistflow.tracking import views
 
 # What a failing store raises: MLflow's errors, connection errors (OSErrors), and this package's.
 STORE_FAILURES = (MnistflowError, mlflow.exceptions.MlflowException, OSError)
@@ -185,10 +186,6 @@ def use_store(root: Path) -> str:
     return uri
 
 
-# MLflow 3's UI opens an experiment in its GenAI (traces) view unless this tag names the classic ML view.
-EXPERIMENT_KIND, CLASSIC_ML = "mlflow.experimentKind", "custom_model_development"
-
-
 def connect(experiment: str, root: Path | None = None, create: bool = True) -> str:
     """Point MLflow at the store and experiment; create the experiment if asked; return its id."""
     root = root or require_project_root()
@@ -200,7 +197,7 @@ def connect(experiment: str, root: Path | None = None, create: bool = True) -> s
             # The embedded store keeps artifacts beside it; a server or other store decides for itself.
             artifacts = (root / "mlartifacts").as_uri() if uri == default_tracking_uri(root) else None
             with contextlib.suppress(mlflow.exceptions.MlflowException):  # lost a creation race: fine
-                mlflow.create_experiment(name, artifact_location=artifacts, tags={EXPERIMENT_KIND: CLASSIC_ML})
+                mlflow.create_experiment(name, artifact_location=artifacts, tags=views.experiment_tags())
             found = mlflow.get_experiment_by_name(name)
     except Exception as error:  # any transport or database failure means the same thing to the user
         raise TrackingError(f"tracking store {uri} is not usable: {describe(error)}") from None

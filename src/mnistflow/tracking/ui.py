@@ -1,4 +1,4 @@
-"""`mnistflow ui`: MLflow's UI on the project's own store, light and quiet.
+"""`mnistflow ui`: MLflow's UI on the project's own store, light and quiet, opened at the project's view.
 
 `mlflow ui` as it comes starts four web workers and seven GenAI job consumers (huey) that a local MNIST
 project never uses, and each worker prints a StarletteDeprecationWarning. Here: one worker, no job runner,
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from mnistflow.core.errors import UsageError
+from mnistflow.tracking import views
 from mnistflow.tracking.store import use_store
 
 
@@ -24,3 +25,15 @@ def ui_command(root: Path, host: str, port: int) -> tuple[list[str], dict[str, s
                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"], \
         environment
+
+
+def apply_views(experiment_id: str) -> None:
+    """Give an experiment the project's runs view and UI mode, and its description unless it has one (an
+    experiment made by an older mnistflow, or by hand)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    present = client.get_experiment(experiment_id).tags
+    for key, value in views.experiment_tags().items():
+        if key != views.DESCRIPTION_TAG or not present.get(key):
+            client.set_experiment_tag(experiment_id, key, value)

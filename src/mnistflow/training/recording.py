@@ -95,11 +95,12 @@ def log_training(params: Params, model: keras.Model, records: Sequence[EpochReco
     tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed,
                        tracking.DESCRIPTION_TAG: training_description(params, records)})
     serving = pipeline.serving_model(model, params.prepare.scale)
-    tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale))
+    tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale),
+                             name=f"mnist-{params.model.arch}", description=model_description(params, records))
 
 
-def log_evaluation(result: Evaluation, tables: dict, figures: Path, errors: Path) -> None:
-    tracking.log_metrics(result.metrics)
+def log_evaluation(result: Evaluation, test: Split, tables: dict, figures: Path, errors: Path) -> None:
+    tracking.log_model_metrics(result.metrics, "mnist-test", test.images, test.labels)
     tracking.log_dict({"labels": list(range(10)), "matrix": result.confusion.tolist()}, "confusion_matrix.json")
     tracking.log_artifacts(figures, "figures")
     tracking.log_artifacts(errors, "errors")
@@ -121,7 +122,7 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
         result.metrics.update(evaluation.reviewed_test_metrics(test, result.predictions, audit.reviewed_test_labels))
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
     tables = evaluation.write_error_reports(errors, result, test, params, audit.suspects(result, test))
-    log_evaluation(result, tables, figures, errors)
+    log_evaluation(result, test, tables, figures, errors)
     tracking.set_tags({"label_suspects_probabilities": audit.source})
     tracking.append_description(test_outcome(result.metrics, result.collapsed))
     return result
@@ -137,6 +138,13 @@ def training_description(params: Params, records: Sequence[EpochRecord]) -> str:
             f"{train.optimizer} at {train.learning_rate}, {train.loss}, "
             f"{'scaled' if params.prepare.scale else 'raw 0-255'} pixels, seed {train.seed}. "
             f"Validation accuracy {last.metrics['val_accuracy']:.4f}, {collapse}.")
+
+
+def model_description(params: Params, records: Sequence[EpochRecord]) -> str:
+    """The logged model's description (markdown): what goes in and out, then how it was trained."""
+    return ("MNIST digit classifier. **Input**: raw 28×28 grayscale pixels, 0–255, shape `(N, 28, 28)`; the model "
+            "scales them itself. **Output**: 10 class probabilities per image.\n\n"
+            f"{training_description(params, records)} Its test metrics are listed with the test set, `mnist-test`.")
 
 
 def test_outcome(metrics: dict[str, float], collapsed: list[int]) -> str:
