@@ -345,3 +345,14 @@ def test_help_and_no_arguments_print_the_usage(tmp_path):
         result = subprocess.run(["mnistflow", *arguments], cwd=tmp_path, capture_output=True, text=True,
                                 env=tool_environment(), timeout=120)
         assert result.returncode == code and "Usage: mnistflow" in result.stdout and not result.stderr
+
+
+def test_flags_show_no_value_type_in_help(tmp_path):
+    """Typer 0.29 prints `--json <bool>` as if the flag took a value."""
+    shown = {}
+    for arguments in (["predict", "--help"], ["team", "start", "--help"]):
+        result = subprocess.run(["mnistflow", *arguments], cwd=tmp_path, capture_output=True, text=True,
+                                env={**tool_environment(), "COLUMNS": "120"}, timeout=120)
+        assert result.returncode == 0 and "<bool>" not in result.stdout, result.stdout
+        shown[arguments[0]] = result.stdout
+    assert "--json     " in shown["predict"] and "print JSON instead of lines" in shown["predict"]

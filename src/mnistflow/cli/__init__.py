@@ -18,9 +18,21 @@ for command in (runs.register, runs.compare, runs.runs, runs.ui, runs.serve, ima
 app.add_typer(team_app, name="team")
 
 
+def without_flag_types(command):
+    """Typer 0.29's help prints `<bool>` after every flag (`--json <bool>`), as if it took a value; an empty
+    metavar, which a flag never uses, leaves the flag bare. For the command and each of its subcommands."""
+    help_option = command.get_help_option(command.context_class(command))  # Typer's own click, not click's
+    for param in [*command.params, *([help_option] if help_option else [])]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for subcommand in getattr(command, "commands", {}).values():
+        without_flag_types(subcommand)
+    return command
+
+
 def main() -> None:
     """The console entry point: a mistake on the command line is one line, like every other error."""
-    command = typer.main.get_command(app)
+    command = without_flag_types(typer.main.get_command(app))
     try:
         code = command.main(prog_name="mnistflow", standalone_mode=False)
     except typer.Abort:
