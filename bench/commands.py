@@ -1,4 +1,5 @@
-"""How long the commands that do not train take: `predict` of one image, and `--help` of every command.
+"""How long the commands that do not train take: `predict` of one image, `--help` of every command, and the
+time until `mnistflow ui` and `mnistflow serve` answer their health check.
 
     python bench/commands.py --repeats 5
 
@@ -13,11 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +61,33 @@ def timed(command: list[str], folder: Path, environment: dict[str, str]) -> floa
     return time.perf_counter() - started
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ready(command: list[str], folder: Path, environment: dict[str, str], timeout: float = 120.0) -> float:
+    """Seconds from starting a server command until GET /health answers; then the server is stopped."""
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([*command, "--port", str(port)], cwd=folder, env=environment,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while time.perf_counter() - started < timeout:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                return time.perf_counter() - started
+            except OSError:
+                if server.poll() is not None:
+                    raise SystemExit(f"{command} exited with {server.returncode}") from None
+                time.sleep(0.05)
+        raise SystemExit(f"{command} did not answer /health within {timeout:.0f} s")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -72,10 +103,14 @@ def main() -> None:
         for name in ("register", "compare", "runs", "ui", "serve", "predict", "show", "review", "study", "tune",
                      "experiment", "team"):
             commands[f"mnistflow {name} --help"] = [mnistflow, name, "--help"]
-        seconds: dict[str, list[float]] = {name: [] for name in commands}
+        servers = {"ui ready (GET /health)": [mnistflow, "ui"],
+                   "serve ready (GET /health)": [mnistflow, "serve", "--model-uri", with_onnx]}
+        seconds: dict[str, list[float]] = {name: [] for name in [*commands, *servers]}
         for _ in range(arguments.repeats):
             for name, command in commands.items():
                 seconds[name].append(timed(command, folder, environment))
+            for name, command in servers.items():
+                seconds[name].append(ready(command, folder, environment))
     base = statistics.median(seconds["predict one image (Keras only)"])
     print("| command | min s | median s | max s | median / Keras-only predict |\n|---|---|---|---|---|")
     for name, measured in seconds.items():

@@ -102,12 +102,15 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
     from mnistflow.tracking import require_project_root, views
     from mnistflow.tracking.ui import apply_views, ui_command
 
-    command, environment = ui_command(require_project_root(), host, port)
-    experiment_id = connect_experiment(None, create=True)
-    apply_views(experiment_id)
+    root = require_project_root()
+    command, environment = ui_command(root, host, port)
     base = f"http://{host}:{port}"
-    print(f"MLflow UI on {base} (Ctrl-C stops it); runs by test accuracy: {views.runs_url(base, experiment_id)}",
-          file=sys.stderr)
+    message = f"MLflow UI on {base} (Ctrl-C stops it)"
+    if (root / paths.PARAMS).is_file():  # the experiment's name is there; a bare store is served as it is
+        experiment_id = connect_experiment(None, create=True)
+        apply_views(experiment_id)
+        message += f"; runs by test accuracy: {views.runs_url(base, experiment_id)}"
+    print(message, file=sys.stderr)
     raise typer.Exit(run_group(command, environment))
 
 
