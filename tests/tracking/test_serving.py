@@ -40,6 +40,15 @@ def _wait_until_up(port: int, server: subprocess.Popen, seconds: float = 180) ->
     raise AssertionError("server did not come up")
 
 
+def _loaded_tensorflow(pid: int) -> list[int]:
+    """The processes of the server's group that have TensorFlow's native library mapped."""
+    import psutil
+
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return [process.pid for process in processes
+            if "libtensorflow" in Path(f"/proc/{process.pid}/maps").read_text()]
+
+
 def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
     make_run(0.9)
     runner = CliRunner()
@@ -62,6 +71,7 @@ def test_served_champion_matches_predict(make_run, store, tmp_path, raw_mnist):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(bad, timeout=60)
         assert refused.value.code == 400 and "NaN or infinite" in json.loads(refused.value.read())["message"]
+        assert not _loaded_tensorflow(server.pid)  # the ONNX copy answers: no TensorFlow in the server
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0]

@@ -96,20 +96,29 @@ def load_predictor(uri: str) -> Callable[[np.ndarray], np.ndarray]:
     """(N, 28, 28) raw pixels -> (N, 10) probabilities with the logged model at `uri`: its ONNX copy through
     ONNX Runtime, which needs no TensorFlow (well under a second to load instead of about 9 s); a model logged
     without one (before mnistflow logged it) is run by Keras."""
-    try:
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except (MlflowException, OSError) as error:
-        raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
+    folder = model_folder(uri)
     if not (folder / ONNX_FILE).is_file():
         from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
 
         model = load_model(str(folder))
         return lambda images: predict_probabilities(model, images)
+    return onnx_predictor(folder / ONNX_FILE)
+
+
+def model_folder(uri: str) -> Path:
+    """The logged model's files, downloaded (a local store's are read in place)."""
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
+
+
+def onnx_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(folder / ONNX_FILE, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return lambda images: np.asarray(session.run(None, {name: images.astype(np.float32)})[0])
+    return lambda images: np.asarray(session.run(None, {name: np.asarray(images, dtype=np.float32)})[0])
 
 
 def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:

@@ -72,13 +72,37 @@ def checked(app: Any) -> Any:
     return wrapper
 
 
+class OnnxModel:
+    """The predict that MLflow's pyfunc wrapper calls, run by the logged model's ONNX copy (no TensorFlow)."""
+
+    def __init__(self, predictor: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.predictor = predictor
+
+    def predict(self, data: Any, params: dict | None = None) -> np.ndarray:
+        return self.predictor(np.asarray(data))
+
+
+def pyfunc_model(model_uri: str) -> Any:
+    """The model as MLflow's scoring server takes it: its ONNX copy behind the logged model's signature (the
+    server is up in seconds, without TensorFlow); a model logged without one is loaded by MLflow (Keras)."""
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    from mnistflow.tracking import queries
+    from mnistflow.tracking.models import ONNX_FILE
+
+    folder = queries.model_folder(model_uri)
+    if not (folder / ONNX_FILE).is_file():
+        return mlflow.pyfunc.load_model(str(folder))
+    return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(queries.onnx_predictor(folder / ONNX_FILE)))
+
+
 def main(argv: list[str] | None = None) -> None:
     model_uri, host, port = sys.argv[1:] if argv is None else argv
-    import mlflow.pyfunc
     import uvicorn
     from mlflow.pyfunc import scoring_server
 
-    model = mlflow.pyfunc.load_model(model_uri)
+    model = pyfunc_model(model_uri)
     print(f"serving {model_uri} on http://{host}:{port} (POST /invocations; Ctrl-C stops it)",
           file=sys.stderr, flush=True)
     uvicorn.run(checked(scoring_server.init(model)), host=host, port=int(port), log_level="info")
