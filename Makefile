@@ -27,7 +27,7 @@ docs: setup
 # Two workers, each module on one of them (its module fixtures are set up once): 391 tests in 25 min 23 s on
 # 2 cores in a fresh clone (29 min 8 s with the set-up).
 test: lint docs
-	pytest -n 2 --dist loadfile
+	pytest -n 2 --dist loadfile --durations=30
 
 test-quick: setup
 	pytest -n 2 --dist loadfile -m 'not slow'
