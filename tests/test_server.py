@@ -119,5 +119,5 @@ def test_four_concurrent_trainings_against_the_server(server, tmp_path):
     runs = _api(server, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     assert len(runs) == 4 and {run["info"]["status"] for run in runs} == {"FINISHED"}
     for run in runs:
-        history = _api(server, f"metrics/get-history?run_id={run['info']['run_id']}&metric_key=val_accuracy")
+        history = _api(server, f"metrics/get-history?run_id={run['info']['run_id']}&metric_key=val/accuracy")
         assert [point["step"] for point in history["metrics"]] == [1, 2]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -99,11 +100,24 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
        host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
     """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
     from mnistflow.core.process import run_group
-    from mnistflow.tracking import require_project_root, views
-    from mnistflow.tracking.ui import apply_views, ui_command
+    from mnistflow.tracking.ui import ui_command
 
-    root = require_project_root()
-    command, environment = ui_command(root, host, port)
+    root = paths.require_project_root()
+    uri = paths.tracking_uri(root)
+    command, environment = ui_command(uri, host, port)
+    database = paths.sqlite_path(uri)
+    if database is not None and database.is_file():  # the server starts at once; the store opens beside it
+        raise typer.Exit(run_group(command, environment, beside=lambda: _open_store_and_view(root, host, port)))
+    _open_store_and_view(root, host, port)  # a new store is made before the server can see it half-made
+    raise typer.Exit(run_group(command, environment))
+
+
+def _open_store_and_view(root: Path, host: str, port: int) -> None:
+    """Open the store safely, give the experiment the project's runs view, and say where the UI is."""
+    from mnistflow.tracking import use_store, views
+    from mnistflow.tracking.ui import apply_views
+
+    use_store(root)
     base = f"http://{host}:{port}"
     message = f"MLflow UI on {base} (Ctrl-C stops it)"
     if (root / paths.PARAMS).is_file():  # the experiment's name is there; a bare store is served as it is
@@ -111,7 +125,6 @@ def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
         apply_views(experiment_id)
         message += f"; runs by test accuracy: {views.runs_url(base, experiment_id)}"
     print(message, file=sys.stderr)
-    raise typer.Exit(run_group(command, environment))
 
 
 @one_line_errors

@@ -1,12 +1,18 @@
 """One home for the project's paths that are not stage arguments. Stage paths live in dvc.yaml only; the
-raw data file is read from there (the prepare stage's --raw), so the commands use what the pipeline uses."""
+raw data file is read from there (the prepare stage's --raw), so the commands use what the pipeline uses.
+
+The project and its tracking store are found here too, without MLflow: the default store is embedded,
+``sqlite:///<project>/mlflow.db``. <project> is ``DVC_ROOT`` when DVC runs the stage (for a queued experiment
+that is the real repository, not DVC's temporary copy), else the folder holding dvc.yaml, found from the
+working directory upwards. ``MLFLOW_TRACKING_URI`` overrides it (a tracking server, say)."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 
-from mnistflow.core.errors import DataError
+from mnistflow.core.errors import DataError, TrackingError
 
 PARAMS = Path("params.yaml")
 STUDY = Path("study.yaml")
@@ -55,3 +61,34 @@ def optional_review_file(root: Path) -> Path | None:
 def error_reports(root: Path) -> Path:
     """The evaluate stage's error-analysis folder (its `--errors`), where the suspect tables are."""
     return stage_argument(root, "evaluate", "--errors")
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """DVC_ROOT if DVC set it, else the nearest folder from `start` (the working directory) up with dvc.yaml."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    start = (start or Path.cwd()).resolve()
+    return next((folder for folder in (start, *start.parents) if (folder / "dvc.yaml").is_file()), None)
+
+
+def require_project_root() -> Path:
+    root = project_root()
+    if root is None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        raise TrackingError(f"{Path.cwd()} is not inside an mnistflow project (no dvc.yaml here or above); "
+                            "run the command in the project, or set MLFLOW_TRACKING_URI")
+    return root or Path.cwd()
+
+
+def default_tracking_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///...` URI, else None."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])

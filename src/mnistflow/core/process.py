@@ -113,15 +113,19 @@ def stop_process_group(leader_pid: int, grace: float = 30.0) -> None:
 
 
 def run_group(command: list[str], environment: dict[str, str],
-              stderr_sink: Callable[[IO[str]], None] | None = None) -> int:
+              stderr_sink: Callable[[IO[str]], None] | None = None,
+              beside: Callable[[], None] | None = None) -> int:
     """Run a server in a process group of its own until it exits; its exit code.
 
     Ctrl-C or SIGTERM here (KeyboardInterrupt, Terminated) stops the whole group, children included, then
-    goes on up. `stderr_sink`, if given, reads the server's stderr until it closes.
+    goes on up. `beside`, if given, runs here while the server starts; an error in it stops the server too.
+    `stderr_sink`, if given, reads the server's stderr until it closes.
     """
     leader = subprocess.Popen(command, env=environment, start_new_session=True, text=True,
                               stderr=subprocess.PIPE if stderr_sink else None)
     try:
+        if beside is not None:
+            beside()
         if stderr_sink is not None and leader.stderr is not None:
             stderr_sink(leader.stderr)
         return leader.wait()

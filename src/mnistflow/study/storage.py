@@ -22,7 +22,8 @@ def open_storage(url: str) -> Any:
     """An Optuna RDB storage at `url`, created or migrated under a lock; a failure is one line naming it."""
     import optuna
 
-    from mnistflow.tracking.store import describe, file_lock, sqlite_path
+    from mnistflow.core.paths import sqlite_path
+    from mnistflow.tracking.store import describe, file_lock
 
     database = sqlite_path(url)
     engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_SECONDS}} if database else {}

@@ -1,10 +1,5 @@
-"""Finding the tracking store, creating it safely, and connecting to an experiment.
-
-The default store is embedded: ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlartifacts``.
-<project> is ``DVC_ROOT`` when DVC runs the stage (for a queued experiment that is the real repository,
-not DVC's temporary copy), else the folder holding dvc.yaml, found from the working directory upwards.
-``MLFLOW_TRACKING_URI`` overrides it (a tracking server, say), and ``MLFLOW_EXPERIMENT_NAME`` overrides the
-experiment name from params.yaml.
+"""Creating the tracking store safely and connecting to an experiment. `core.paths` says where the store is;
+``MLFLOW_EXPERIMENT_NAME`` overrides the experiment name from params.yaml.
 
 MLflow migrates a new SQLite store on first use; two processes doing that at once break it. Here the
 first use happens under an inter-process file lock, and a store that such a race already broke (tables
@@ -27,43 +22,13 @@ from pathlib import Path
 import mlflow
 
 from mnistflow.core.errors import MnistflowError, TrackingError
+from mnistflow.core.paths import default_tracking_uri, require_project_root, sqlite_path, tracking_uri
 from mnistflow.tracking import views
 
 # What a failing store raises: MLflow's errors, connection errors (OSErrors), and this package's.
 STORE_FAILURES = (MnistflowError, mlflow.exceptions.MlflowException, OSError)
 # A tracking server that accepts connections but never answers must not hang a command for minutes.
 HTTP_DEFAULTS = (("MLFLOW_HTTP_REQUEST_TIMEOUT", "10"), ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"))
-
-
-def project_root(start: Path | None = None) -> Path | None:
-    """DVC_ROOT if DVC set it, else the nearest folder from `start` (the working directory) up with dvc.yaml."""
-    if os.environ.get("DVC_ROOT"):
-        return Path(os.environ["DVC_ROOT"]).resolve()
-    start = (start or Path.cwd()).resolve()
-    return next((folder for folder in (start, *start.parents) if (folder / "dvc.yaml").is_file()), None)
-
-
-def require_project_root() -> Path:
-    root = project_root()
-    if root is None and not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise TrackingError(f"{Path.cwd()} is not inside an mnistflow project (no dvc.yaml here or above); "
-                            "run the command in the project, or set MLFLOW_TRACKING_URI")
-    return root or Path.cwd()
-
-
-def default_tracking_uri(root: Path) -> str:
-    return f"sqlite:///{root / 'mlflow.db'}"
-
-
-def tracking_uri(root: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(root)
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite:///...` URI, else None."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
 
 
 NOISE_PREFIXES = ("(raised as a result of", "[SQL:", "[parameters:", "(Background on this error", "Traceback",
