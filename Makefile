@@ -25,7 +25,8 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
-# tests first (tests/conftest.py): 431 tests in 21 min 32 s on 2 cores in a fresh clone (24 min 36 s with the set-up).
+# tests first (tests/conftest.py): 432 tests in 21 min 32 s to 23 min 17 s on 2 cores in a fresh clone (24 min 36 s to
+# 26 min 13 s with the set-up), two runs.
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30
 
