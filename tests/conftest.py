@@ -11,6 +11,7 @@ import copy
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -149,6 +150,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_mnistflow_ui(project: Path, log: Path, seconds: float = 180) -> tuple[subprocess.Popen, str]:
+    """`mnistflow ui` on a free port in `project`, its output in `log`, once GET /health answers; (the server,
+    its base URL). The caller stops its process group."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    with log.open("w") as sink:
+        server = subprocess.Popen(["mnistflow", "ui", "--port", str(port)], cwd=project, env=tool_environment(),
+                                  stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2).read()
+            return server, base
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=60)
+                raise AssertionError(log.read_text()[-3000:]) from None
+            time.sleep(0.2)
 
 
 def run_python(code: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

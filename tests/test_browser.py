@@ -11,13 +11,11 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, commit_all, free_port, make_project, repro, tool_environment
+from conftest import REPO, commit_all, make_project, repro, start_mnistflow_ui, tool_environment
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,24 +37,11 @@ def ui(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("project"))
     commit_all(project)
     repro(project)
-    environment = tool_environment()
     registered = subprocess.run(["mnistflow", "register"], cwd=project, capture_output=True, text=True,
-                                env=environment, timeout=300)
+                                env=tool_environment(), timeout=300)
     assert registered.returncode == 0, registered.stderr
-    port = free_port()
     log = project / "ui.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(["mnistflow", "ui", "--port", str(port)], cwd=project, env=environment,
-                                  stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2).read()
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
+    server, base = start_mnistflow_ui(project, log)
     yield base, json.loads((project / "models" / "run.json").read_text())["run_id"], log, project
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)

@@ -3,9 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import time
-import urllib.request
 
 import pytest
 from mlflow import MlflowClient
@@ -13,7 +10,7 @@ from mlflow import MlflowClient
 from mnistflow.tracking import views
 from mnistflow.tracking.ui import apply_views
 
-from conftest import REPO, free_port, tool_environment
+from conftest import REPO, start_mnistflow_ui
 
 
 def test_an_older_experiment_gets_the_view_and_keeps_its_own_description(store):
@@ -31,24 +28,11 @@ def test_an_older_experiment_gets_the_view_and_keeps_its_own_description(store):
 def test_ui_on_a_project_without_a_store_makes_it_first_saves_the_view_and_answers(tmp_path):
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    port, log = free_port(), tmp_path / "ui.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(["mnistflow", "ui", "--port", str(port)], cwd=tmp_path, env=tool_environment(),
-                                  stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-                time.sleep(0.2)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
-    assert f"runs by test accuracy: http://127.0.0.1:{port}/#/experiments/1/runs?viewStateShareKey=mnistflow" in \
-        log.read_text()
+    log = tmp_path / "ui.log"
+    server, base = start_mnistflow_ui(tmp_path, log)
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
+    assert f"runs by test accuracy: {base}/#/experiments/1/runs?viewStateShareKey=mnistflow" in log.read_text()
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("mnistflow")
     assert json.loads(experiment.tags[views.VIEW_TAG])["orderByKey"] == "metrics.`test/accuracy`"
