@@ -1,10 +1,12 @@
 """Finding, creating and connecting to the tracking store."""
 
+import socket
 
 import pytest
 from mlflow import MlflowClient
 
 from mnistflow import tracking
+from mnistflow.tracking.store import describe
 
 
 def test_default_store_is_sqlite_at_the_project_root(tmp_path, monkeypatch):
@@ -96,3 +98,18 @@ def test_a_command_outside_any_project_says_so_instead_of_creating_a_store(tmp_p
     with pytest.raises(tracking.TrackingError, match="is not inside an mnistflow project"):
         tracking.connect("anything")
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_artifact_request_the_server_never_answers_is_blamed_on_its_artifact_store(tmp_path, monkeypatch):
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts the upload and never answers, as a server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # waiting on a store that is down does
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    (tmp_path / "x.txt").write_text("x")
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts"
+    with listener, pytest.raises(Exception) as raised:
+        HttpArtifactRepository(url).log_artifact(str(tmp_path / "x.txt"))
+    assert describe(raised.value) == (
+        f"the tracking server failed to store an artifact (no answer in time for {url}/x.txt): "
+        "its artifact store may be down; see the server's log")

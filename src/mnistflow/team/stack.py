@@ -137,10 +137,15 @@ def wait_for_health(server: Service, deadline: float) -> None:
     raise TrackingError(f"tracking server {server.url} did not come up; see {server.log}")
 
 
+# With botocore's default retries an upload to a store that is down takes 10-15 s to fail, past a client's
+# 10 s timeout; two quick tries let the server answer HTTP 500 in a second or two.
+RETRY_DEFAULTS = {"AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "2"}
+
+
 def server_environment(credentials: Credentials, store_url: str, backend_uri: str | None) -> dict[str, str]:
     """The MLflow server's environment: the store's endpoint and keys, and the backend store URI (its password
     stays out of the command line)."""
-    environment = {**os.environ, **credentials.environment(), "MLFLOW_S3_ENDPOINT_URL": store_url,
+    environment = {**RETRY_DEFAULTS, **os.environ, **credentials.environment(), "MLFLOW_S3_ENDPOINT_URL": store_url,
                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}
     if backend_uri:
         environment["MLFLOW_BACKEND_STORE_URI"] = backend_uri

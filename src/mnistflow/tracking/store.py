@@ -37,9 +37,11 @@ NOISE_PREFIXES = ("(raised as a result of", "[SQL:", "[parameters:", "(Backgroun
 
 def describe(error: BaseException) -> str:
     """The telling line of an error's message, for one-line reports (SQLAlchemy's notes skipped)."""
-    artifact_failure = re.search(r"API request to (\S+/mlflow-artifacts/\S+) failed .*too many 500 error", str(error))
-    if artifact_failure:  # the server took the request but could not store the bytes
-        return (f"the tracking server failed to store an artifact (HTTP 500 for {artifact_failure.group(1)[:120]}): "
+    artifact_failure = re.search(r"API request to (\S+/mlflow-artifacts/\S+) failed .*?"
+                                 r"(too many 500 error|Read timed out)", str(error))
+    if artifact_failure:  # the server took the request but could not store the bytes, or hung trying
+        answer = "HTTP 500" if artifact_failure.group(2).startswith("too many") else "no answer in time"
+        return (f"the tracking server failed to store an artifact ({answer} for {artifact_failure.group(1)[:120]}): "
                 "its artifact store may be down; see the server's log")
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     telling = [line for line in lines if not line.startswith(NOISE_PREFIXES)]
