@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,14 +26,14 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
                 "--show", help="also write each photo beside the 28x28 the model read, in reports/shown/")] = False,
             experiment: ExperimentOption = None) -> None:
     """Predict the digit in each file, or say it holds none; a bad file is reported, the rest still run (exit 1)."""
-    from mnistflow import tracking
-    from mnistflow.tracking import registry
+    from mnistflow.tracking import remembered_choice
 
-    root = tracking.require_project_root()
-    tracking.use_store(root)
-    chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri)  # before TensorFlow
-    print(f"model: {chosen.label}", file=sys.stderr)
-    results, failures = _predict_files(files, chosen.uri, root if show_framing else None)
+    root = paths.require_project_root()
+    question = {"name": name, "model_uri": model_uri, "experiment": _experiment_name(root, experiment)}
+    database = paths.sqlite_path(paths.tracking_uri(root))
+    label, folder = remembered_choice.choose(database, question, lambda: _ask_store(root, question))
+    print(f"model: {label}", file=sys.stderr)
+    results, failures = _predict_files(files, folder, root if show_framing else None)
     for result in results if not json_output else ():
         shown = f"  -> {result['shown']}" if "shown" in result else ""
         answer = (f"no digit: {result['no_digit']}" if result["label"] is None
@@ -43,16 +44,35 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
     raise typer.Exit(1 if failures else 0)
 
 
-def _predict_files(files: list[Path], model_uri: str, shown_root: Path | None) -> tuple[list[dict], int]:
+def _experiment_name(root: Path, experiment: str | None) -> str:
+    """The experiment a command connects to, read without MLflow (as `tracking.connect` resolves it)."""
+    from mnistflow.core.params import load_params
+
+    named = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+    return named or load_params(root / paths.PARAMS).tracking.experiment
+
+
+def _ask_store(root: Path, question: dict) -> tuple[str, Path]:
+    """The model by the one rule (registry.choose_model), and its files."""
+    from mnistflow import tracking
+    from mnistflow.tracking import queries, registry
+
+    tracking.use_store(root)
+    chosen = registry.choose_model(lambda: connect_experiment(question["experiment"]), question["name"],
+                                   question["model_uri"])  # before TensorFlow
+    return chosen.label, queries.model_folder(chosen.uri)
+
+
+def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> tuple[list[dict], int]:
     """One result per image (a refused image has label None and the reason in `no_digit`), and the count of
     files that could not be read (each reported in one line)."""
     import numpy as np
 
     from mnistflow.data.images import ImageFileError, load_framed
     from mnistflow.data.refusal import no_digit_reason
-    from mnistflow.tracking import queries
+    from mnistflow.tracking import predictors
 
-    predict_probabilities = queries.load_predictor(model_uri)
+    predict_probabilities = predictors.folder_predictor(model)
     results, failures = [], 0
     for path in files:
         try:

@@ -10,11 +10,11 @@ import warnings
 
 import mlflow
 
+from mnistflow.tracking.predictors import ONNX_FILE
 from mnistflow.tracking.runs import log_metrics, uninterrupted
 from mnistflow.tracking.views import DESCRIPTION_TAG
 
 MODEL_URI_TAG = "mnistflow.model_uri"
-ONNX_FILE = "model.onnx"  # in every logged model, beside the Keras one: predict runs it without TensorFlow
 
 
 class _KerasFlavor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import mlflow.artifacts
@@ -12,8 +11,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mnistflow.core.errors import TrackingError
-from mnistflow.tracking import metric_keys
-from mnistflow.tracking.models import MODEL_URI_TAG, ONNX_FILE
+from mnistflow.tracking import metric_keys, predictors
+from mnistflow.tracking.models import MODEL_URI_TAG
+from mnistflow.tracking.predictors import Predictor
 
 
 def _search(experiment_ids: list[str], query: str) -> pd.DataFrame:
@@ -92,17 +92,9 @@ def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(images.astype(np.float32), verbose=0))
 
 
-def load_predictor(uri: str) -> Callable[[np.ndarray], np.ndarray]:
-    """(N, 28, 28) raw pixels -> (N, 10) probabilities with the logged model at `uri`: its ONNX copy through
-    ONNX Runtime, which needs no TensorFlow (well under a second to load instead of about 9 s); a model logged
-    without one (before mnistflow logged it) is run by Keras."""
-    folder = model_folder(uri)
-    if not (folder / ONNX_FILE).is_file():
-        from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
-
-        model = load_model(str(folder))
-        return lambda images: predict_probabilities(model, images)
-    return onnx_predictor(folder / ONNX_FILE)
+def load_predictor(uri: str) -> Predictor:
+    """(N, 28, 28) raw pixels -> (N, 10) probabilities with the logged model at `uri` (see `predictors`)."""
+    return predictors.folder_predictor(model_folder(uri))
 
 
 def model_folder(uri: str) -> Path:
@@ -111,14 +103,6 @@ def model_folder(uri: str) -> Path:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except (MlflowException, OSError) as error:
         raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
-
-
-def onnx_predictor(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda images: np.asarray(session.run(None, {name: np.asarray(images, dtype=np.float32)})[0])
 
 
 def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:

@@ -89,12 +89,12 @@ def pyfunc_model(model_uri: str) -> Any:
     from mlflow.models import Model
 
     from mnistflow.tracking import queries
-    from mnistflow.tracking.models import ONNX_FILE
+    from mnistflow.tracking.predictors import ONNX_FILE, onnx_predictor
 
     folder = queries.model_folder(model_uri)
     if not (folder / ONNX_FILE).is_file():
         return mlflow.pyfunc.load_model(str(folder))
-    return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(queries.onnx_predictor(folder / ONNX_FILE)))
+    return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(onnx_predictor(folder / ONNX_FILE)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,33 @@
+"""Running a logged model's files on raw pixels: its ONNX copy through ONNX Runtime (no MLflow, no TensorFlow),
+else, for a model logged before the copy existed, Keras through MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ONNX_FILE = "model.onnx"  # in every logged model, beside the Keras one: predict runs it without TensorFlow
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+def onnx_predictor(path: Path) -> Predictor:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda images: np.asarray(session.run(None, {name: np.asarray(images, dtype=np.float32)})[0])
+
+
+def folder_predictor(folder: Path) -> Predictor:
+    """(N, 28, 28) raw pixels -> (N, 10) probabilities with the logged model in `folder`: its ONNX copy, which
+    loads well under a second instead of about 9 s; a model logged without one is run by Keras."""
+    if (folder / ONNX_FILE).is_file():
+        return onnx_predictor(folder / ONNX_FILE)
+    from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
+    from mnistflow.tracking import queries
+
+    model = queries.load_model(str(folder))
+    return lambda images: queries.predict_probabilities(model, images)
