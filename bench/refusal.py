@@ -2,12 +2,16 @@
 
     python bench/refusal.py                        # models/model.keras, the default set sizes
     python bench/refusal.py --model path/to/model.keras --count 400
+    python bench/refusal.py --detector /tmp/no-shoes.npz   # a detector fitted by bench/digit_detector.py
 
 Pictures without a digit (tests/non_digits.py): blank pages, noise, text, and photos of Fashion-MNIST's
-garments, shoes and bags (Debian's dataset-fashion-mnist; skipped with a note when it is not installed).
+test garments, shoes and bags (Debian's dataset-fashion-mnist; skipped with a note when it is not
+installed), footwear apart from the rest. The detector was fitted on Fashion-MNIST's training images, never
+on these.
 Real digits: MNIST's 10,000 test digits as arrays, and photo-style digits (tests/photo_digits.py). Each
-picture goes through exactly what `predict` does: framing, the model, then data.refusal. Reported per set:
-the share refused, the reasons, and on digit sets the accuracy on the digits that were read. Writes
+picture goes through exactly what `predict` does: framing, the model, then data.refusal with the detector.
+Reported per set: the share refused, the reasons, and on digit sets the accuracy on the digits that were
+read. Writes
 bench/results/refusal.json and bench/results/refusal.png (examples of each set, refused ones in red).
 """
 
@@ -29,14 +33,19 @@ sys.path.insert(0, str(REPO / "tests"))
 def picture_sets(mnist, count: int) -> dict[str, tuple[list, np.ndarray | None]]:
     """Name -> (framed images, labels or None for a set without digits)."""
     from mnistflow.data.images import already_framed, frame, grayscale
-    from non_digits import FASHION_MNIST, fashion_images, garment_photos, non_digits
+    from non_digits import FASHION_MNIST, FOOTWEAR, fashion_images, garment_photos, non_digits
 
     from photo_digits import photo_set
 
     sets = {kind: ([frame(grayscale(picture)) for picture in non_digits(kind, count, seed=7)], None)
             for kind in ("blank", "noise", "text")}
     if FASHION_MNIST.is_file():
-        sets["garment photos"] = ([frame(grayscale(p)) for p in garment_photos(fashion_images(), 2 * count)], None)
+        images, classes = fashion_images()
+        photos, chosen = garment_photos(images, 2 * count)
+        footwear = np.isin(classes[chosen], FOOTWEAR)
+        for name, wanted in (("garment photos: clothes, bags", False), ("garment photos: footwear", True)):
+            sets[name] = ([frame(grayscale(p)) for p, shoe in zip(photos, footwear, strict=True) if shoe == wanted],
+                          None)
     else:
         print(f"note: {FASHION_MNIST} is missing (apt-get install dataset-fashion-mnist): no garment photos")
     shots = list(photo_set(mnist["x_test"], mnist["y_test"], max(1, count // 4), seed=7))
@@ -46,11 +55,11 @@ def picture_sets(mnist, count: int) -> dict[str, tuple[list, np.ndarray | None]]
     return sets
 
 
-def measure(model, framed: list, labels: np.ndarray | None) -> dict:
+def measure(model, detector, framed: list, labels: np.ndarray | None) -> dict:
     from mnistflow.data.refusal import no_digit_reason
 
     probabilities = model.predict(np.stack([image.pixels for image in framed]), verbose=0, batch_size=1024)
-    reasons = [no_digit_reason(image, p) for image, p in zip(framed, probabilities, strict=True)]
+    reasons = [no_digit_reason(image, p, detector) for image, p in zip(framed, probabilities, strict=True)]
     refused = np.array([reason is not None for reason in reasons])
     result = {"pictures": len(framed), "refused": float(refused.mean()),
               "reasons": dict(collections.Counter(re.sub(r"\d+(\.\d+)?", "N", reason.split(" (")[0])
@@ -69,19 +78,24 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=REPO / "models" / "model.keras")
     parser.add_argument("--count", type=int, default=200, help="pictures per set without digits")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--detector", type=Path, help="no-digit detector weights (default: the shipped ones)")
     arguments = parser.parse_args()
     from mnistflow.core import runtime
+    from mnistflow.data import detector
     from mnistflow.training import pipeline
 
     mnist = np.load(REPO / "data" / "raw" / "mnist.npz")
     model = pipeline.serving_model(runtime.keras.saving.load_model(arguments.model), scale=True)
     sets = picture_sets(mnist, arguments.count)
-    results = {name: measure(model, framed, labels) for name, (framed, labels) in sets.items()}
+    digit_detector = detector.load(arguments.detector or detector.WEIGHTS)
+    results = {name: measure(model, digit_detector, framed, labels) for name, (framed, labels) in sets.items()}
     arguments.out.mkdir(parents=True, exist_ok=True)
     contact_sheet(sets, results, arguments.out / "refusal.png")
     for result in results.values():
         del result["verdicts"]
-    (arguments.out / "refusal.json").write_text(json.dumps({"model": str(arguments.model)} | results, indent=2) + "\n")
+    (arguments.out / "refusal.json").write_text(json.dumps(
+        {"model": str(arguments.model), "detector": str(arguments.detector or detector.WEIGHTS)} | results,
+        indent=2) + "\n")
     print("| pictures | count | refused | accuracy on those read (all) | reasons |\n|---|---|---|---|---|")
     for name, result in results.items():
         accuracy = (f"{result['accuracy_of_read']:.2%} ({result['accuracy_without_refusal']:.2%})"

@@ -281,6 +281,14 @@ def raw_mnist() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def digit_detector():
+    """The no-digit detector `predict` ships with."""
+    from mnistflow.data import detector
+
+    return detector.load()
+
+
+@pytest.fixture(scope="session")
 def empty_store_template(tmp_path_factory) -> Path:
     """An initialized, empty MLflow SQLite database, made once (its migrations take seconds)."""
     import mlflow

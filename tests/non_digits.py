@@ -62,14 +62,19 @@ def non_digits(kind: str, count: int, seed: int = 0) -> list[Image.Image]:
     return [make(rng) for _ in range(count)]
 
 
-def fashion_images(path: Path = FASHION_MNIST) -> np.ndarray:
-    """Fashion-MNIST's 10,000 test images (28x28, 0-255): garments, shoes and bags."""
-    with gzip.open(path) as file:
-        return np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+FOOTWEAR = (5, 7, 9)  # Fashion-MNIST's sandal, sneaker and ankle boot
 
 
-def garment_photos(images: np.ndarray, count: int, seed: int = 0) -> list[Image.Image]:
-    """Photos of Fashion-MNIST items, taken the way tests/photo_digits.py photographs digits (every style)."""
+def fashion_images(path: Path = FASHION_MNIST) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST's 10,000 test images (28x28, 0-255) of garments, shoes and bags, and their classes."""
+    with gzip.open(path) as images, gzip.open(str(path).replace("images-idx3", "labels-idx1")) as labels:
+        return (np.frombuffer(images.read(), np.uint8, offset=16).reshape(-1, 28, 28),
+                np.frombuffer(labels.read(), np.uint8, offset=8))
+
+
+def garment_photos(images: np.ndarray, count: int, seed: int = 0) -> tuple[list[Image.Image], np.ndarray]:
+    """Photos of Fashion-MNIST items, taken the way tests/photo_digits.py photographs digits (every style),
+    and the indices of the items chosen."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(images), size=count, replace=False)
-    return [photo(images[index], STYLES[number % len(STYLES)], rng) for number, index in enumerate(chosen)]
+    return [photo(images[index], STYLES[number % len(STYLES)], rng) for number, index in enumerate(chosen)], chosen

@@ -1,5 +1,7 @@
 """`predict` says "no digit" for blank pages, noise and text, and reads real digits."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,25 +15,36 @@ CONFIDENT = np.eye(10)[7]  # a model sure of its answer: only the picture can re
 
 
 @pytest.mark.parametrize("kind", ["blank", "noise", "text"])
-def test_pictures_without_a_digit_are_refused_with_a_reason(kind):
-    reasons = [refusal.no_digit_reason(frame(grayscale(picture)), CONFIDENT)
+def test_pictures_without_a_digit_are_refused_with_a_reason(kind, digit_detector):
+    reasons = [refusal.no_digit_reason(frame(grayscale(picture)), CONFIDENT, digit_detector)
                for picture in non_digits(kind, 30, seed=1)]
     refused = [reason for reason in reasons if reason]
     assert len(refused) >= 27, reasons  # bench/refusal.py measures the rates on larger sets
 
 
-def test_mnist_digits_and_photos_of_digits_are_read(raw_mnist):
+def test_photos_of_garments_shoes_and_bags_are_refused(digit_detector):
+    """60 of Fashion-MNIST's test images (MIT licence; tests/data/fashion_mnist_sample.npz), never fitted on."""
+    from non_digits import garment_photos
+
+    sample = np.load(Path(__file__).with_name("fashion_mnist_sample.npz"))
+    photos, _ = garment_photos(sample["images"], 60, seed=2)
+    reasons = [refusal.no_digit_reason(frame(grayscale(picture)), CONFIDENT, digit_detector) for picture in photos]
+    assert sum(reason is not None for reason in reasons) >= 57, reasons  # 95 %
+    assert any(reason and reason.startswith("it looks like a picture of something else") for reason in reasons)
+
+
+def test_mnist_digits_and_photos_of_digits_are_read(raw_mnist, digit_detector):
     digits = raw_mnist["x_test"][:3000].astype(np.float32)
     refused = [index for index, image in enumerate(digits)
-               if refusal.no_digit_reason(already_framed(image), CONFIDENT)]
+               if refusal.no_digit_reason(already_framed(image), CONFIDENT, digit_detector)]
     assert len(refused) <= 9, refused  # 0.3 %
     photos = [frame(grayscale(picture)) for *_, picture in photo_set(raw_mnist["x_test"], raw_mnist["y_test"], 10)]
-    assert sum(bool(refusal.no_digit_reason(framed, CONFIDENT)) for framed in photos) <= 1
+    assert sum(bool(refusal.no_digit_reason(framed, CONFIDENT, digit_detector)) for framed in photos) <= 1
 
 
-def test_each_reason_names_what_was_seen():
+def test_each_reason_names_what_was_seen(digit_detector):
     def reason(pixels, contrast=255.0, pieces=1, probabilities=CONFIDENT):
-        return refusal.no_digit_reason(Framed(pixels, contrast, pieces), probabilities)
+        return refusal.no_digit_reason(Framed(pixels, contrast, pieces), probabilities, digit_detector)
 
     blank = np.zeros((28, 28), np.float32)
     assert reason(blank, 0.0, 0) == "no ink found"

@@ -68,11 +68,12 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
     files that could not be read (each reported in one line)."""
     import numpy as np
 
+    from mnistflow.data import detector
     from mnistflow.data.images import ImageFileError, load_framed
     from mnistflow.data.refusal import no_digit_reason
     from mnistflow.tracking import predictors
 
-    predict_probabilities = predictors.folder_predictor(model)
+    predict_probabilities, digit_detector = predictors.folder_predictor(model), detector.load()
     results, failures = [], 0
     for path in files:
         try:
@@ -83,7 +84,7 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
             continue
         digits = np.stack([image.pixels for image in framed])
         for item, probabilities in enumerate(predict_probabilities(digits)):
-            reason = no_digit_reason(framed[item], probabilities)
+            reason = no_digit_reason(framed[item], probabilities, digit_detector)
             results.append({"file": str(path), "item": item, "label": None if reason else int(probabilities.argmax()),
                             "no_digit": reason, "probability": float(probabilities.max()),
                             "probabilities": [round(float(p), 6) for p in probabilities]})

@@ -1,1 +1,2 @@
-"""The data: loading and verifying MNIST, the splits, photos and image files, augmentation, the label review."""
+"""The data: loading and verifying MNIST, the splits, photos and image files, refusing pictures without a
+digit, augmentation, the label review."""

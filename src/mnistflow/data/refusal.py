@@ -1,8 +1,9 @@
-"""When an image holds no digit: checks of the framed 28x28 and of the model's answer.
+"""When an image holds no digit: checks of the framed 28x28, the no-digit detector, and the model's answer.
 
 Each bound lies just outside what MNIST's training digits show (at most about 0.05 % of them cross any one
-bound), so a real digit is rarely refused; `python bench/refusal.py` measures both sides: blank pages,
-noise, text and photos of garments against MNIST's test digits and photographed digits.
+bound), and the detector's threshold refuses 0.1 % of digits it was not fitted on, so a real digit is rarely
+refused; `python bench/refusal.py` measures both sides: blank pages, noise, text and photos of garments
+against MNIST's test digits and photographed digits.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from mnistflow.data.detector import DigitDetector
 from mnistflow.data.images import Framed
 
 INK = 127.0  # a framed pixel brighter than this is ink
@@ -24,7 +26,7 @@ MAX_GRAIN = 0.8  # share of mid-gray pixels (50-200) among the lit ones: noise i
 MIN_PROBABILITY = 0.4  # the model's probability for its answer
 
 
-def no_digit_reason(framed: Framed, probabilities: np.ndarray) -> str | None:
+def no_digit_reason(framed: Framed, probabilities: np.ndarray, detector: DigitDetector) -> str | None:
     """Why a framed image holds no digit, or None when it may hold one; `probabilities` are the model's ten
     class probabilities for it."""
     ink = framed.pixels > INK
@@ -35,7 +37,7 @@ def no_digit_reason(framed: Framed, probabilities: np.ndarray) -> str | None:
                 "150 or more)")
     if framed.pieces > MAX_PIECES:
         return f"the ink is in {framed.pieces} separate pieces, like the letters of a word"
-    return _shape_reason(framed.pixels, ink) or _answer_reason(probabilities)
+    return _shape_reason(framed.pixels, ink) or _detector_reason(framed, detector) or _answer_reason(probabilities)
 
 
 def _shape_reason(pixels: np.ndarray, ink: np.ndarray) -> str | None:
@@ -52,6 +54,13 @@ def _shape_reason(pixels: np.ndarray, ink: np.ndarray) -> str | None:
     lit = pixels > 10
     if ((pixels > 50) & (pixels < 200)).sum() > MAX_GRAIN * lit.sum():
         return "the ink is grainy, like noise"
+    return None
+
+
+def _detector_reason(framed: Framed, detector: DigitDetector) -> str | None:
+    no_digit = float(detector.no_digit_probability(framed.pixels[np.newaxis])[0])
+    if no_digit > detector.threshold:
+        return f"it looks like a picture of something else (p={no_digit:.2f} that it is no digit)"
     return None
 
 
