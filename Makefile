@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run lint docs test test-quick bench
+.PHONY: setup run lint docs test test-quick coverage bench
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -32,6 +32,15 @@ test: lint docs
 
 test-quick: setup
 	pytest -n 2 --dist loadfile -m 'not slow'
+
+# The suite under coverage.py ([tool.coverage] in pyproject.toml): the lines of src/mnistflow it runs, subprocesses
+# included; htmlcov/index.html shows them file by file.
+coverage: setup
+	coverage erase
+	coverage run -m pytest -n 2 --dist loadfile -q
+	coverage combine -q
+	coverage html -q
+	coverage report
 
 PEERS := .venv-peers
 
