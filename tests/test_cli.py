@@ -105,10 +105,10 @@ def test_predict_runs_the_models_onnx_copy_without_tensorflow_and_agrees_with_ke
     assert lean.returncode == 0, lean.stderr[-3000:]
     *document, loaded = lean.stdout.strip().splitlines()
     assert loaded == "[]"  # neither TensorFlow nor Keras was imported
-    from mnistflow.tracking import queries
+    from mnistflow.tracking import predictors
 
-    keras_model = queries.load_model("models:/mnist-digits@champion")
-    expected = queries.predict_probabilities(keras_model, raw_mnist["x_test"][:20])
+    keras_model = predictors.load_model("models:/mnist-digits@champion")
+    expected = predictors.predict_probabilities(keras_model, raw_mnist["x_test"][:20])
     onnx = np.array([row["probabilities"] for row in json.loads("\n".join(document))])
     np.testing.assert_allclose(onnx, expected, atol=1e-5)
 

@@ -1,5 +1,5 @@
 """Running a logged model's files on raw pixels: its ONNX copy through ONNX Runtime (no MLflow, no TensorFlow),
-else, for a model logged before the copy existed, Keras through MLflow."""
+else, for a model logged before the copy existed, Keras through MLflow (imported only then)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,23 @@ def folder_predictor(folder: Path) -> Predictor:
     if (folder / ONNX_FILE).is_file():
         return onnx_predictor(folder / ONNX_FILE)
     from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before MLflow loads it
-    from mnistflow.tracking import queries
 
-    model = queries.load_model(str(folder))
-    return lambda images: queries.predict_probabilities(model, images)
+    model = load_model(str(folder))
+    return lambda images: predict_probabilities(model, images)
+
+
+def load_model(uri: str):
+    """Load a logged Keras model (raw 28x28 pixels in, 10 probabilities out) in Keras safe mode."""
+    import mlflow.keras
+    from mlflow.exceptions import MlflowException
+
+    from mnistflow.core.errors import TrackingError
+
+    try:
+        return mlflow.keras.load_model(uri, load_model_kwargs={"safe_mode": True})
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
+
+
+def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(images.astype(np.float32), verbose=0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow.artifacts
-import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -76,20 +75,6 @@ def model_uri_of_run(run_id: str) -> str:
     if MODEL_URI_TAG not in run.data.tags:
         raise TrackingError(f"run {run_id} has no logged model")
     return run.data.tags[MODEL_URI_TAG]
-
-
-def load_model(uri: str):
-    """Load a logged Keras model (raw 28x28 pixels in, 10 probabilities out) in Keras safe mode."""
-    import mlflow.keras
-
-    try:
-        return mlflow.keras.load_model(uri, load_model_kwargs={"safe_mode": True})
-    except (MlflowException, OSError) as error:
-        raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
-
-
-def predict_probabilities(model, images: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(images.astype(np.float32), verbose=0))
 
 
 def load_predictor(uri: str) -> Predictor:
