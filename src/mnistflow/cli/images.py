@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mnistflow.cli.options import ExperimentOption, ModelNameOption, SplitName, connect_experiment
+from mnistflow.cli.options import ExperimentOption, ModelNameOption, SplitName, connect_experiment, experiment_name
 from mnistflow.core import paths
 from mnistflow.core.errors import UsageError, one_line_errors
 
@@ -29,7 +28,7 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
     from mnistflow.tracking import remembered_choice
 
     root = paths.require_project_root()
-    question = {"name": name, "model_uri": model_uri, "experiment": _experiment_name(root, experiment)}
+    question = {"name": name, "model_uri": model_uri, "experiment": experiment_name(root, experiment)}
     database = paths.sqlite_path(paths.tracking_uri(root))
     label, folder = remembered_choice.choose(database, question, lambda: _ask_store(root, question))
     print(f"model: {label}", file=sys.stderr)
@@ -42,14 +41,6 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
     if json_output:
         print(json.dumps(results, indent=2))
     raise typer.Exit(1 if failures else 0)
-
-
-def _experiment_name(root: Path, experiment: str | None) -> str:
-    """The experiment a command connects to, read without MLflow (as `tracking.connect` resolves it)."""
-    from mnistflow.core.params import load_params
-
-    named = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
-    return named or load_params(root / paths.PARAMS).tracking.experiment
 
 
 def _ask_store(root: Path, question: dict) -> tuple[str, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -59,9 +60,15 @@ def connect_experiment(experiment: str | None, create: bool = False) -> str:
     TensorFlow stays unloaded: `compare`, `register` and `runs` never need it (the commands that load a model
     import `runtime` themselves)."""
     from mnistflow import tracking
-    from mnistflow.core.params import load_params
 
     root = tracking.require_project_root()
-    if experiment is None:
-        experiment = load_params(root / paths.PARAMS).tracking.experiment
-    return tracking.connect(experiment, root, create=create)
+    return tracking.connect(experiment_name(root, experiment), root, create=create)
+
+
+def experiment_name(root: Path, experiment: str | None) -> str:
+    """The experiment a command uses, read without MLflow: MLFLOW_EXPERIMENT_NAME, else `experiment`, else
+    params.yaml's `tracking.experiment` (`tracking.connect` gives the environment the same precedence)."""
+    from mnistflow.core.params import load_params
+
+    named = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment
+    return named or load_params(root / paths.PARAMS).tracking.experiment
