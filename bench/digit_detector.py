@@ -50,11 +50,12 @@ def main() -> None:
     parser.add_argument("--withhold", default="", help="Fashion-MNIST classes to leave out, e.g. 5,7,9")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "mnistflow" / "data" / "digit_detector.npz")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--refused-share", type=float, default=0.0005,
+    from mnistflow.data import detector
+
+    parser.add_argument("--refused-share", type=float, default=detector.REFUSED_SHARE,
                         help="share of the held-out digits the threshold refuses")
     parser.add_argument("--units", type=int, default=64, help="hidden units")
     arguments = parser.parse_args()
-    from mnistflow.data import detector
 
     started, rng = time.perf_counter(), np.random.default_rng(arguments.seed)
     mnist = np.load(REPO / "data" / "raw" / "mnist.npz")["x_train"]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 WEIGHTS = Path(__file__).with_name("digit_detector.npz")
+REFUSED_SHARE = 0.0005  # of digits the fit never saw, refused by the threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ def save(detector: DigitDetector, path: Path) -> None:
 
 
 def fit(digits: np.ndarray, non_digits: np.ndarray, held_out_digits: np.ndarray, units: int = 64,
-        refused_share: float = 0.001, seed: int = 0) -> DigitDetector:
+        refused_share: float = REFUSED_SHARE, seed: int = 0) -> DigitDetector:
     """Fit on framed digits against framed non-digits ((N, 28, 28), 0-255); the threshold refuses
     `refused_share` of `held_out_digits`, pictures the fit never saw."""
     from sklearn.neural_network import MLPClassifier
@@ -60,7 +61,7 @@ def fit(digits: np.ndarray, non_digits: np.ndarray, held_out_digits: np.ndarray,
     return dataclasses.replace(unthresholded, threshold=float(np.quantile(scores, 1.0 - refused_share)))
 
 
-def from_network(network, threshold: float) -> DigitDetector:  # noqa: ANN001 - scikit-learn has no types
+def from_network(network, threshold: float) -> DigitDetector:
     """The detector of a fitted one-hidden-layer ReLU MLPClassifier whose class 1 is "no digit"."""
     (hidden_weights, output_weights), (hidden_bias, output_bias) = network.coefs_, network.intercepts_
     return DigitDetector(hidden_weights.astype(np.float32), hidden_bias.astype(np.float32),

@@ -1,7 +1,7 @@
 """When an image holds no digit: checks of the framed 28x28, the no-digit detector, and the model's answer.
 
 Each bound lies just outside what MNIST's training digits show (at most about 0.05 % of them cross any one
-bound), and the detector's threshold refuses 0.1 % of digits it was not fitted on, so a real digit is rarely
+bound), and the detector's threshold refuses 0.05 % of digits it was not fitted on, so a real digit is rarely
 refused; `python bench/refusal.py` measures both sides: blank pages, noise, text and photos of garments
 against MNIST's test digits and photographed digits.
 """
