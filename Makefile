@@ -38,12 +38,13 @@ test-quick: setup
 # command as another user. Coverage writes its own messages to the stderr of a process ended by a signal while it
 # saves, which a test that asserts a clean stderr can catch: the report is made whatever the suite's result.
 COVERAGE_DATA := $(CURDIR)/.coverage-data
+coverage: export COVERAGE_FILE := $(COVERAGE_DATA)/coverage
 coverage: setup
 	rm -rf $(COVERAGE_DATA) && mkdir -m 1777 $(COVERAGE_DATA)
-	-COVERAGE_FILE=$(COVERAGE_DATA)/coverage coverage run -m pytest -n 2 --dist loadfile -q
-	COVERAGE_FILE=$(COVERAGE_DATA)/coverage coverage combine -q
-	COVERAGE_FILE=$(COVERAGE_DATA)/coverage coverage html -q
-	COVERAGE_FILE=$(COVERAGE_DATA)/coverage coverage report
+	-coverage run -m pytest -n 2 --dist loadfile -q
+	coverage combine -q
+	coverage html -q
+	coverage report
 
 PEERS := .venv-peers
 
