@@ -113,3 +113,40 @@ def test_an_artifact_request_the_server_never_answers_is_blamed_on_its_artifact_
     assert describe(raised.value) == (
         f"the tracking server failed to store an artifact (no answer in time for {url}/x.txt): "
         "its artifact store may be down; see the server's log")
+
+
+def test_an_artifact_retry_on_a_connection_the_server_closes_is_blamed_on_its_artifact_store(tmp_path, monkeypatch):
+    """The server answers the upload with HTTP 500 without reading it, then closes the connection just as the
+    client's retry goes out on it: urllib3 ends in "Connection aborted" instead of a second 500."""
+    import threading
+
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer_once_then_close() -> None:
+        answered = False
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the test has closed the listener
+                return
+            with connection:
+                while connection.recv(65536):
+                    if answered:
+                        break  # anything after the answer: closed without a word
+                    connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+                    answered = True
+
+    threading.Thread(target=answer_once_then_close, daemon=True).start()
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    (tmp_path / "x.txt").write_text("x")
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts"
+    with listener, pytest.raises(Exception) as raised:
+        HttpArtifactRepository(url).log_artifact(str(tmp_path / "x.txt"))
+    assert "Connection aborted" in str(raised.value)
+    assert describe(raised.value) == (
+        f"the tracking server failed to store an artifact (connection closed by the server for {url}/x.txt): "
+        "its artifact store may be down; see the server's log")

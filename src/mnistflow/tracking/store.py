@@ -35,12 +35,19 @@ NOISE_PREFIXES = ("(raised as a result of", "[SQL:", "[parameters:", "(Backgroun
                   "File ", "^")
 
 
+# How an upload to the server's artifact endpoint ended, by the words of urllib3's last error. A server that
+# answers HTTP 500 without reading the upload then closes the connection, and a retry sent on it just before
+# the close ends in "Connection aborted" instead of a second 500.
+ARTIFACT_ANSWERS = {"too many 500 error": "HTTP 500", "Read timed out": "no answer in time",
+                    "Connection aborted": "connection closed by the server"}
+
+
 def describe(error: BaseException) -> str:
     """The telling line of an error's message, for one-line reports (SQLAlchemy's notes skipped)."""
     artifact_failure = re.search(r"API request to (\S+/mlflow-artifacts/\S+) failed .*?"
-                                 r"(too many 500 error|Read timed out)", str(error))
+                                 f"({'|'.join(ARTIFACT_ANSWERS)})", str(error))
     if artifact_failure:  # the server took the request but could not store the bytes, or hung trying
-        answer = "HTTP 500" if artifact_failure.group(2).startswith("too many") else "no answer in time"
+        answer = ARTIFACT_ANSWERS[artifact_failure.group(2)]
         return (f"the tracking server failed to store an artifact ({answer} for {artifact_failure.group(1)[:120]}): "
                 "its artifact store may be down; see the server's log")
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
