@@ -250,7 +250,7 @@ def test_ctrl_c_to_a_study_ends_every_run_killed(store, tmp_path, then_sigterm):
 
 
 def test_a_killed_study_worker_fails_its_job_and_the_study_goes_on(store, tmp_path):
-    study = _study(tmp_path, store, "train.epochs: 400\nprepare.train_limit: 3000\n", "1-4")
+    study = _study(tmp_path, store, "train.epochs: 150\nprepare.train_limit: 3000\n", "1-4")
     client = MlflowClient()
     _wait_for(lambda: len(_children(client, "RUNNING")) == 2)
     victim = _children(client, "RUNNING")[0]

@@ -47,6 +47,25 @@ def write_onnx(model, path: str) -> None:
             logging.getLogger("tf2onnx").setLevel(level)
 
 
+@contextlib.contextmanager
+def _known_packages(requirements: list[str]):
+    """MLflow checks a model's pip requirements against the running environment, and to do so first maps every
+    installed package to its modules, reading each one's file list (0.8 s, once per process). The requirements
+    here are the running modules' own versions, so the check needs only their three names. MLflow keeps the map
+    in a private global; an MLflow without it gets the full scan, as before."""
+    from mlflow.utils import requirements_utils
+
+    if getattr(requirements_utils, "_MODULES_TO_PACKAGES", False) is not None:
+        yield  # built already (or gone from MLflow): nothing to save
+        return
+    names = [requirement.split("==")[0] for requirement in requirements]
+    requirements_utils._MODULES_TO_PACKAGES = {name: [name] for name in names}  # type: ignore[assignment]
+    try:
+        yield
+    finally:  # a later inference of a model's requirements (not ours) must see every installed package
+        requirements_utils._MODULES_TO_PACKAGES = None
+
+
 @uninterrupted
 def log_keras_model(model, input_example, name: str = "model", description: str = "") -> str:
     """Log a Keras model with its signature and input example, under a name and with a description (markdown,
@@ -60,8 +79,9 @@ def log_keras_model(model, input_example, name: str = "model", description: str 
                     f"mlflow=={mlflow.__version__}"]
     # validate_serving_input=False: MLflow would reload the model to check the example (seconds per run);
     # tests/tracking/test_serving.py checks the real serving round trip instead.
-    info = Model.log(artifact_path=None, name=name, flavor=_KerasFlavor, model=model, signature=signature,
-                     input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
+    with _known_packages(requirements):
+        info = Model.log(artifact_path=None, name=name, flavor=_KerasFlavor, model=model, signature=signature,
+                         input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
     if description:
         mlflow.MlflowClient().set_logged_model_tags(info.model_id, {DESCRIPTION_TAG: description})
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
