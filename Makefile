@@ -25,8 +25,8 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
-# tests first (tests/conftest.py). Two fresh-clone runs on 2 cores: 431 tests in 21 min 32 s (24 min 36 s with the
-# set-up), then 432 tests in 23 min 17 s (26 min 13 s).
+# tests first (tests/conftest.py). A fresh-clone run on 2 cores: 443 tests in 20 min 4 s (22 min 59 s with the
+# set-up); the same machine's speed varies from day to day (12 min 54 s for 441 tests on a faster day).
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30
 

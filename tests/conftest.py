@@ -265,8 +265,8 @@ def restore_signal_handlers():
 
 @pytest.fixture(scope="session", autouse=True)
 def no_dvc_usage_reports():
-    """DVC forks a reporter after each command that tries to reach its analytics server (0.17 s of CPU each,
-    and a file left in /tmp on a machine offline); the suite runs DVC hundreds of times."""
+    """DVC forks a reporter after each command that tries to reach its analytics server: 0.17 s of CPU each, and
+    a file left in /tmp on a machine offline."""
     previous = os.environ.get("DVC_NO_ANALYTICS")
     os.environ["DVC_NO_ANALYTICS"] = "1"
     yield
