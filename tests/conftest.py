@@ -267,11 +267,9 @@ def restore_signal_handlers():
 def no_dvc_usage_reports():
     """DVC forks a reporter after each command that tries to reach its analytics server: 0.17 s of CPU each, and
     a file left in /tmp on a machine offline."""
-    previous = os.environ.get("DVC_NO_ANALYTICS")
-    os.environ["DVC_NO_ANALYTICS"] = "1"
-    yield
-    if previous is None:
-        del os.environ["DVC_NO_ANALYTICS"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_NO_ANALYTICS", "1")
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -100,18 +100,24 @@ def test_a_command_outside_any_project_says_so_instead_of_creating_a_store(tmp_p
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_an_artifact_request_the_server_never_answers_is_blamed_on_its_artifact_store(tmp_path, monkeypatch):
+def _failed_upload(listener: socket.socket, tmp_path) -> tuple[BaseException, str]:
+    """Upload a file to the artifact endpoint of the server behind `listener`: (the error raised, the file's URL)."""
     from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 
-    listener = socket.create_server(("127.0.0.1", 0))  # accepts the upload and never answers, as a server
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # waiting on a store that is down does
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     (tmp_path / "x.txt").write_text("x")
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts"
     with listener, pytest.raises(Exception) as raised:
         HttpArtifactRepository(url).log_artifact(str(tmp_path / "x.txt"))
-    assert describe(raised.value) == (
-        f"the tracking server failed to store an artifact (no answer in time for {url}/x.txt): "
+    return raised.value, f"{url}/x.txt"
+
+
+def test_an_artifact_request_the_server_never_answers_is_blamed_on_its_artifact_store(tmp_path, monkeypatch):
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts the upload and never answers, as a server
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # waiting on a store that is down does
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    error, url = _failed_upload(listener, tmp_path)
+    assert describe(error) == (
+        f"the tracking server failed to store an artifact (no answer in time for {url}): "
         "its artifact store may be down; see the server's log")
 
 
@@ -119,8 +125,6 @@ def test_an_artifact_retry_on_a_connection_the_server_closes_is_blamed_on_its_ar
     """The server answers the upload with HTTP 500 without reading it, then closes the connection just as the
     client's retry goes out on it: urllib3 ends in "Connection aborted" instead of a second 500."""
     import threading
-
-    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
 
     listener = socket.create_server(("127.0.0.1", 0))
 
@@ -142,11 +146,8 @@ def test_an_artifact_retry_on_a_connection_the_server_closes_is_blamed_on_its_ar
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
-    (tmp_path / "x.txt").write_text("x")
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/2.0/mlflow-artifacts/artifacts/1/run/artifacts"
-    with listener, pytest.raises(Exception) as raised:
-        HttpArtifactRepository(url).log_artifact(str(tmp_path / "x.txt"))
-    assert "Connection aborted" in str(raised.value)
-    assert describe(raised.value) == (
-        f"the tracking server failed to store an artifact (connection closed by the server for {url}/x.txt): "
+    error, url = _failed_upload(listener, tmp_path)
+    assert "Connection aborted" in str(error)
+    assert describe(error) == (
+        f"the tracking server failed to store an artifact (connection closed by the server for {url}): "
         "its artifact store may be down; see the server's log")
