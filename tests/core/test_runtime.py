@@ -8,6 +8,14 @@ from mnistflow.core.errors import ParamsError
 
 from conftest import REPO, run_python
 
+EXTRAS = """
+import sys
+from mnistflow.core import runtime
+print(sorted(name for name in runtime.KERAS_EXTRAS if name in sys.modules))
+import keras, sklearn.metrics, matplotlib.pyplot
+print(keras.layers.Dense(2)(keras.ops.ones((1, 3))).shape, sklearn.metrics.accuracy_score([1], [1]))
+"""
+
 SCRIPT = """
 import tensorflow as tf
 from mnistflow.core import runtime
@@ -65,3 +73,22 @@ def test_an_unknown_numerics_mode_is_one_line():
     from conftest import small_params
     with pytest.raises(ParamsError, match="train.numerics must be one of portable, native, got 'fast'"):
         parse_params(small_params(train={"numerics": "fast"}))
+
+
+def test_tensorflow_loads_without_the_keras_extras_and_they_import_later():
+    """The train stage's start-up does not pay for scikit-learn and pyplot, which Keras imports when it can."""
+    result = run_python(EXTRAS, REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["[]", "(1, 2) 1.0"]
+
+
+def test_a_hidden_module_cannot_be_imported_inside_the_block_only(tmp_path, monkeypatch):
+    (tmp_path / "hidden_probe.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with runtime.modules_hidden(("hidden_probe", "os")):
+        with pytest.raises(ImportError):
+            import hidden_probe  # noqa: F401
+        import os  # already loaded: not hidden
+    import hidden_probe
+
+    assert hidden_probe.VALUE == 1 and os.sep
