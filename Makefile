@@ -25,8 +25,8 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
-# tests first (tests/conftest.py). A fresh-clone run on 2 cores: 443 tests in 20 min 4 s (22 min 59 s with the
-# set-up); the same machine's speed varies from day to day (12 min 54 s for 441 tests on a faster day).
+# tests first (tests/conftest.py). On 2 idle cores 443 tests took 21 min 59 s (20 min 4 s the day before, 12 min
+# 54 s on a faster day); pinned to one core (taskset -c N), 445 tests took 38 min 56 s.
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30
 
