@@ -34,7 +34,7 @@ def native_stderr_silenced() -> Iterator[None]:
 
 
 # Keras 3 imports scikit-learn (for its scikit-learn wrappers) and matplotlib.pyplot (for its image galleries)
-# whenever they are installed, which is 1.4 s of every TensorFlow process's start-up; training uses neither.
+# whenever they are installed: 1.2 s of the start-up of a process that needs neither, such as the train stage.
 # They are hidden while Keras loads, so Keras takes them as not installed; a later import of either works.
 KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
 
