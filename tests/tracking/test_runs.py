@@ -101,3 +101,45 @@ def test_system_metrics_by_default_quietly_off_when_asked_and_a_resumed_run_adds
     assert not [key for key in MlflowClient().get_run(plain).data.metrics if key.startswith("system/")]  # off
     captured = capsys.readouterr()
     assert "system metrics" not in captured.out + captured.err
+
+
+def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(store):
+    """MLflow's store looks a dataset up, then inserts it: both runs miss it here, and the later insert fails on
+    the dataset's key (as two study workers did against the team server). Each run still records the dataset."""
+    import threading
+
+    import numpy as np
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    both_looked = threading.Barrier(2, timeout=60)
+    waits = []
+
+    def insert_after_both_looked(connection, cursor, statement, *_):
+        if statement.startswith("INSERT INTO datasets") and len(waits) < 2:
+            waits.append(statement)
+            both_looked.wait()  # neither inserts before both have looked the dataset up
+
+    images, labels = np.eye(10, 784, dtype=np.float32), np.arange(10)
+    tracking.connect("same-dataset")
+    outcomes: dict[str, object] = {}
+
+    def log_in_a_run() -> None:
+        with tracking.active_run() as run_id:
+            outcomes[run_id] = "started"
+            tracking.log_datasets({"train": (images, labels)})
+
+    event.listen(Engine, "before_cursor_execute", insert_after_both_looked)
+    try:
+        threads = [threading.Thread(target=log_in_a_run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        event.remove(Engine, "before_cursor_execute", insert_after_both_looked)
+    assert len(waits) == 2 and len(outcomes) == 2  # the race happened, in two runs
+    for run_id in outcomes:
+        run = MlflowClient().get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert [item.dataset.name for item in run.inputs.dataset_inputs] == ["mnist-train"]

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import mlflow
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 
 from mnistflow.core import process
 from mnistflow.core.errors import Terminated, TrackingError
@@ -222,19 +223,28 @@ def log_table(frame, name: str) -> None:
 
 @uninterrupted
 def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
-    """Each split as the run's input ({context: (images, labels)}), with MLflow's digest and shapes."""
+    """Each split as the run's input ({context: (images, labels)}), with MLflow's digest and shapes.
+
+    MLflow's SQL store looks a dataset up and inserts it when it is new, in one transaction: two runs of an
+    experiment that log the same new dataset at once can both miss it, and the later insert fails on the
+    dataset's key (a 400 from a tracking server) and rolls back. A second try finds the row and links to it.
+    """
     from mlflow.data.numpy_dataset import from_numpy
 
     for context, (images, labels) in datasets.items():
-        mlflow.log_input(from_numpy(images, targets=labels, name=f"mnist-{context}"), context=context)
+        dataset = from_numpy(images, targets=labels, name=f"mnist-{context}")
+        try:
+            mlflow.log_input(dataset, context=context)
+        except MlflowException as error:
+            if "INSERT INTO datasets" not in str(error):
+                raise
+            mlflow.log_input(dataset, context=context)  # the dataset's row is there now: this try links to it
 
 
 @uninterrupted
 def log_image(image: Any, key: str, step: int) -> None:
     """One image of a series (MLflow's image slider in the run's artifacts / charts), at `step`."""
     mlflow.log_image(image, key=key, step=step, synchronous=True)  # async: a 2 s flush at every run end
-
-
 
 
 @uninterrupted
