@@ -122,11 +122,11 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(store):
 
     images, labels = np.eye(10, 784, dtype=np.float32), np.arange(10)
     tracking.connect("same-dataset")
-    outcomes: dict[str, object] = {}
+    run_ids: list[str] = []
 
     def log_in_a_run() -> None:
         with tracking.active_run() as run_id:
-            outcomes[run_id] = "started"
+            run_ids.append(run_id)
             tracking.log_datasets({"train": (images, labels)})
 
     event.listen(Engine, "before_cursor_execute", insert_after_both_looked)
@@ -138,8 +138,8 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(store):
             thread.join(timeout=120)
     finally:
         event.remove(Engine, "before_cursor_execute", insert_after_both_looked)
-    assert len(waits) == 2 and len(outcomes) == 2  # the race happened, in two runs
-    for run_id in outcomes:
+    assert len(waits) == 2 and len(run_ids) == 2  # the race happened, in two runs
+    for run_id in run_ids:
         run = MlflowClient().get_run(run_id)
         assert run.info.status == "FINISHED"
         assert [item.dataset.name for item in run.inputs.dataset_inputs] == ["mnist-train"]
