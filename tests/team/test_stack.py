@@ -8,6 +8,8 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -136,6 +138,59 @@ def test_no_key_in_git_in_ps_or_in_a_log(team, tmp_path):
         assert secret not in text, where
     assert oct((team.folder / "credentials.json").stat().st_mode & 0o777) == "0o600"
     assert oct((project / ".dvc" / "config.local").stat().st_mode & 0o777) == "0o600"
+
+
+def _http_status(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
+                                     headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError as error:  # the port speaks TLS or gRPC only
+        return type(error).__name__
+
+
+def _grpc_listing(port: int) -> str:
+    """Call the filer's ListEntries on /buckets/mnistflow with no client certificate: what it answered."""
+    import grpc
+
+    directory = b"/buckets/mnistflow"
+    request = b"\x0a" + bytes([len(directory)]) + directory  # ListEntriesRequest{directory}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            return f"listed {len(list(channel.unary_stream('/filer_pb.SeaweedFiler/ListEntries')(request, timeout=5)))}"
+    except grpc.RpcError as error:
+        return error.code().name
+
+
+def test_no_port_of_the_store_gives_or_takes_an_object_without_the_keys(team):
+    """SeaweedFS's master, volume server and filer listen too: on loopback only, HTTP off or behind a JWT, gRPC
+    behind the stack's client certificate. Only the S3 gateway answers, and only with the keys."""
+    import psutil
+
+    client = s3_client(team.store, team.credentials())
+    client.put_object(Bucket="mnistflow", Key="mlartifacts/probe.txt", Body=b"secret bytes")
+    store = Stack.load(team.folder).store
+    listening = [connection.laddr for connection in psutil.Process(store.pid).net_connections("tcp")
+                 if connection.status == psutil.CONN_LISTEN]
+    s3_port = int(team.store.rsplit(":", 1)[1])
+    inner = sorted({address.port for address in listening if address.port != s3_port})
+    assert len(inner) >= 6 and {address.ip for address in listening if address.port in inner} == {"127.0.0.1"}
+    upload = b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\ninjected\r\n--b--\r\n'
+    answers = {port: (_http_status(port, "GET", "/buckets/mnistflow/mlartifacts/probe.txt"),
+                      _http_status(port, "GET", "/buckets/mnistflow/?recursive=true"),
+                      _http_status(port, "GET", "/dir/assign"),
+                      _http_status(port, "POST", "/buckets/mnistflow/mlartifacts/injected.txt", upload,
+                                   {"Content-Type": "multipart/form-data; boundary=b"}),
+                      _grpc_listing(port)) for port in [s3_port, *inner]}
+    for port, (read, listed, assigned, written, over_grpc) in answers.items():
+        assert read not in (200, 206) and listed != 200 and assigned != 200, (port, answers[port])
+        assert written not in (200, 201, 204) and not over_grpc.startswith("listed"), (port, answers[port])
+    assert answers[s3_port][:2] == (403, 403)  # the gateway itself: access denied without the keys
+    keys = [item["Key"] for item in team.objects("mlartifacts/")]
+    assert "mlartifacts/probe.txt" in keys and "mlartifacts/injected.txt" not in keys
 
 
 def test_wrong_keys_are_one_line_naming_the_remote(team, tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mnistflow.core import atomic, process
 from mnistflow.core.errors import TrackingError
+from mnistflow.team import locks
 from mnistflow.team.credentials import Credentials, stack_credentials, write_seaweed_identities
 
 STATE_FILE, BUCKET = "stack.json", "mnistflow"
@@ -62,10 +63,13 @@ def free_port(host: str) -> int:
 
 
 def seaweed_command(folder: Path, host: str, s3_port: int) -> list[str]:
-    """`weed server` with S3 on `s3_port`, its other ports free ones, and its data in `folder/seaweedfs`."""
-    ports = {name: free_port(host) for name in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                                                  "filer.port", "filer.port.grpc", "s3.port.grpc")}
-    return [weed_binary(), "server", f"-dir={folder / 'seaweedfs'}", f"-ip={host}", f"-ip.bind={host}", "-s3",
+    """`weed server` with S3 on `host`:`s3_port`, its inner servers locked (team.locks) on free loopback ports,
+    and its data in `folder/seaweedfs`."""
+    ports = {name: free_port(locks.INNER_HOST) for name in ("master.port", "master.port.grpc", "volume.port",
+                                                            "volume.port.grpc", "filer.port", "filer.port.grpc",
+                                                            "s3.port.grpc")}
+    return [weed_binary(), "server", f"-dir={folder / 'seaweedfs'}", f"-ip={locks.INNER_HOST}",
+            f"-ip.bind={locks.INNER_HOST}", "-disableHttp", "-filer.disableHttp", "-s3", f"-s3.ip.bind={host}",
             f"-s3.port={s3_port}", f"-s3.config={folder / 's3.json'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-volume.max=0", "-master.volumeSizeLimitMB=64", "-volume.preStopSeconds=0",
             *(f"-{name}={port}" for name, port in ports.items())]
@@ -160,10 +164,11 @@ def start(folder: Path, host: str, s3_port: int, port: int, postgres_uri: str | 
         raise TrackingError(f"a team stack already runs from {folder}; `mnistflow team stop --dir {folder}` first")
     credentials = stack_credentials(folder, dict(os.environ))
     write_seaweed_identities(folder / "s3.json", credentials)
+    locks.make_locks(folder)
     (folder / "seaweedfs").mkdir(exist_ok=True)
     deadline = time.monotonic() + READY_SECONDS
-    store = launch(seaweed_command(folder, host, s3_port), {**os.environ}, folder / "logs" / "seaweedfs.log",
-                   "object store", f"http://{host}:{s3_port}")
+    store = launch(seaweed_command(folder, host, s3_port), {**os.environ, **locks.seaweed_environment(folder)},
+                   folder / "logs" / "seaweedfs.log", "object store", f"http://{host}:{s3_port}")
     server = None
     try:
         wait_for_bucket(store, credentials, deadline)
