@@ -1,9 +1,13 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from mnistflow.data import images
 from mnistflow.data.images import ImageFileError, grayscale, load_framed, mnist_frame
 
+from conftest import REPO
 from photo_digits import STYLES, photo_set
 
 
@@ -89,3 +93,30 @@ def test_photos_of_every_style_are_framed_like_the_digit_itself(raw_mnist, style
         correlation = np.corrcoef(framed.ravel(), reference.ravel())[0, 1]
         assert correlation > 0.8, (style, index, correlation)
         assert framed.max() > 200 and framed[:2].max() < 30  # full-contrast ink, empty border like MNIST
+
+
+def mode_copies(gray: np.ndarray, folder: Path) -> dict[str, Path]:
+    """The same 8-bit gray digit saved in every mode Pillow opens, each at its mode's full range."""
+    image = Image.fromarray(gray.astype(np.uint8), "L")
+    wide = gray.astype(np.float64) * 257  # 0-255 -> 0-65535
+    copies = {"1": image.point(lambda value: 255 if value > 127 else 0).convert("1"), "L": image,
+              "LA": image.convert("LA"), "P": image.convert("P"), "RGB": image.convert("RGB"),
+              "RGBA": image.convert("RGBA"), "CMYK": image.convert("CMYK"),
+              "I;16": Image.fromarray(wide.astype(np.uint16)), "I": Image.fromarray(wide.astype(np.int32)),
+              "F": Image.fromarray((gray / 255.0).astype(np.float32))}
+    paths = {}
+    for mode, copy in copies.items():
+        paths[mode] = folder / f"seven-{mode.replace(';', '')}.{'tiff' if mode in ('F', 'CMYK', 'I') else 'png'}"
+        copy.save(paths[mode])
+    return paths
+
+
+def test_every_pillow_mode_is_read_by_its_own_range(tmp_path):
+    """A 16-bit PNG of a digit (0-65535) is the same digit as its 8-bit copy, not one clipped to white."""
+    gray = np.asarray(Image.open(REPO / "docs" / "images" / "seven.png").convert("L"), np.float32)
+    for mode, path in mode_copies(gray, tmp_path).items():
+        assert Image.open(path).mode == mode
+        read = images.load_photo(path)
+        expected = (gray > 127) * 255.0 if mode == "1" else gray
+        assert np.abs(read - expected).max() <= 1.0, mode
+        assert images.frame(read).pieces >= 1, mode

@@ -144,6 +144,8 @@ def grayscale(image: Image.Image) -> np.ndarray:
     A digit drawn only through transparency (one colour, opaque where the pen went) would vanish in a plain
     conversion to gray: it is laid on black when its colour is light and on white when it is dark.
     """
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return wide_grayscale(image)
     if "A" not in image.getbands() and "transparency" not in image.info:
         return np.asarray(image.convert("L"), np.float32)
     rgba = image.convert("RGBA")
@@ -153,6 +155,17 @@ def grayscale(image: Image.Image) -> np.ndarray:
     ink = float(gray[opaque].mean()) if opaque.any() else 0.0
     background = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if ink > 127 else (255, 255, 255, 255))
     return np.asarray(Image.alpha_composite(background, rgba).convert("L"), np.float32)
+
+
+def wide_grayscale(image: Image.Image) -> np.ndarray:
+    """16- and 32-bit integer or float pixels scaled from their own range to 0-255, where Pillow's conversion to
+    gray clips them at 255: 0-65535 for integers, 0-1 for floats (0-255, or up to the brightest pixel, when
+    that is exceeded)."""
+    pixels = np.nan_to_num(np.asarray(image, np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    brightest = float(pixels.max(initial=0.0))
+    ranges = (1.0, 255.0) if image.mode == "F" else (65535.0,)
+    full_range = next((limit for limit in ranges if brightest <= limit), brightest)
+    return np.clip(pixels * (255.0 / full_range), 0.0, 255.0).astype(np.float32)
 
 
 def _load_array(path: Path) -> np.ndarray:
