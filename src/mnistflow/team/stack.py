@@ -7,6 +7,7 @@ writes `stack.json` in the stack's folder; `status` reads it back and checks eac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -93,7 +94,32 @@ def launch(command: list[str], environment: dict[str, str], log: Path, name: str
 
 
 def alive(service: Service) -> bool:
-    return process.is_alive(service.pid, service.started)
+    """Whether the service runs: its leader, or any process of its group (an MLflow server's workers outlive a
+    killed leader and go on serving)."""
+    return process.is_alive(service.pid, service.started) or process.group_alive(service.pid)
+
+
+def check_port_free(host: str, port: int, option: str) -> None:
+    """A port that something else holds is one line, before anything starts."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # lingering closed connections hold nothing
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            raise TrackingError(f"port {port} on {host} is taken ({error.strerror}): another server runs there; "
+                                f"stop it or choose another with {option}") from None
+
+
+def holds_port(group: int, port: int) -> bool:
+    """Whether a process of process group `group` listens on `port`."""
+    import psutil
+
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(connection.pid) == group:
+                    return True
+    return False
 
 
 def s3_client(endpoint: str | None, credentials: Credentials):  # noqa: ANN201 - boto3 has no types
@@ -130,14 +156,17 @@ def fatal_line(log: Path) -> str | None:
     return lines[-1].split(" ", 3)[-1] if lines else None
 
 
-def wait_for_health(server: Service, deadline: float) -> None:
+def wait_for_health(server: Service, port: int, deadline: float) -> None:
+    """Until the server answers /health from its own port (an answer from another process is not it)."""
     while time.monotonic() < deadline and alive(server):
         try:
             with urllib.request.urlopen(f"{server.url}/health", timeout=2) as response:
                 response.read()
-            return
+            if holds_port(server.pid, port):
+                return
         except OSError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise TrackingError(f"tracking server {server.url} did not come up; see {server.log}")
 
 
@@ -162,6 +191,8 @@ def start(folder: Path, host: str, s3_port: int, port: int, postgres_uri: str | 
     running = Stack.load(folder)
     if running is not None and (alive(running.store) or alive(running.server)):
         raise TrackingError(f"a team stack already runs from {folder}; `mnistflow team stop --dir {folder}` first")
+    check_port_free(host, s3_port, "--s3-port")
+    check_port_free(host, port, "--port")
     credentials = stack_credentials(folder, dict(os.environ))
     write_seaweed_identities(folder / "s3.json", credentials)
     locks.make_locks(folder)
@@ -178,7 +209,7 @@ def start(folder: Path, host: str, s3_port: int, port: int, postgres_uri: str | 
         environment = server_environment(credentials, store.url, backend)
         server = launch(command, environment, folder / "logs" / "mlflow.log", "tracking server",
                         f"http://{host}:{port}")
-        wait_for_health(server, deadline)
+        wait_for_health(server, port, deadline)
     except BaseException:
         for service in (server, store):
             if service is not None:
