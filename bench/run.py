@@ -196,6 +196,23 @@ def targets(results: dict) -> list[tuple[str, str, bool]]:
     return checks
 
 
+NUMERICS_PEERS = (("MLP (params.yaml)", "mnistflow", "mnistflow-native"),
+                  ("CNN (configs/cnn.yaml)", "mnistflow-cnn", "mnistflow-cnn-native"))
+
+
+def numerics_price(epochs: int, cnn_epochs: int) -> str:
+    """Portable against native s/epoch, each training in its own process, as a markdown table."""
+    lines = ["| training | portable s/epoch | native s/epoch | portable / native |", "|---|---|---|---|"]
+    for name, portable, native in NUMERICS_PEERS:
+        count = cnn_epochs if portable in CNN_PEERS else epochs
+        measured = {peer: run_peer(peer, count, sys.executable) for peer in (portable, native)}
+        if None in measured.values():
+            continue
+        seconds = [measured[peer]["seconds_per_epoch"] for peer in (portable, native)]
+        lines.append(f"| {name} | {seconds[0]:.3f} | {seconds[1]:.3f} | {seconds[0] / seconds[1]:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=6, help="epochs timed per peer")
@@ -205,6 +222,8 @@ def main() -> None:
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-cnn", action="store_true")
     parser.add_argument("--only-overhead", action="store_true", help="measure only the MLflow logging overhead")
+    parser.add_argument("--only-numerics", action="store_true",
+                        help="measure only the price of portable numerics: portable against native, MLP and CNN")
     parser.add_argument("--cnn-epochs", type=int, default=3, help="epochs timed per CNN peer")
     parser.add_argument("--peers-python", default=str(REPO / ".venv-peers" / "bin" / "python"),
                         help="the interpreter that has torch, jax and optax (make bench sets it up)")
@@ -215,6 +234,9 @@ def main() -> None:
 
     if arguments.only_overhead:
         print(f"MLflow logging overhead: {logging_overhead(arguments.overhead_epochs):+.1%}")
+        return
+    if arguments.only_numerics:
+        print(numerics_price(arguments.epochs, arguments.cnn_epochs))
         return
     threads = load_params(REPO / "params.yaml").train.threads
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "train_threads": threads,

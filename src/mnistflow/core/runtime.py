@@ -59,11 +59,15 @@ with native_stderr_silenced(), modules_hidden(KERAS_EXTRAS):
 
 from mnistflow.core.errors import ParamsError  # noqa: E402
 
-# Portable numerics: XLA's own code and oneDNN's kernels (which XLA calls for matrix products and
-# convolutions) both stop at AVX2 with FMA and 256-bit vectors, and XLA runs those calls on one thread, so
-# neither a wider vector unit nor the core count changes how a sum is split. Read when the first op runs.
+# Portable numerics: XLA's own code stops at AVX2 with FMA and 256-bit vectors, on one thread, and compiles
+# every matrix product itself (its tiled LLVM IR GEMM; models.portable keeps each product in the form it takes),
+# instead of handing it to YNNPACK or XNNPACK (which pick kernels from their own CPU detection, past the ISA cap)
+# or to Eigen (whose blocking follows the L1 size), so neither the CPU model nor the core count changes how a
+# sum is split. Read when the first op runs.
 PORTABLE_XLA_FLAGS = ("--xla_cpu_max_isa=AVX2", "--xla_cpu_prefer_vector_width=256",
-                      "--xla_cpu_multi_thread_eigen=false")
+                      "--xla_cpu_multi_thread_eigen=false", "--xla_cpu_experimental_ynn_fusion_type=",
+                      "--xla_cpu_experimental_xnn_fusion_type=",
+                      "--xla_backend_extra_options=xla_force_enable_experimental_llvm_ir_gemm")
 PORTABLE_ONEDNN_ISA = "AVX2"
 PORTABLE_CPU_FLAGS = ("avx2", "fma")
 NUMERICS_VARIABLE = "MNISTFLOW_NUMERICS"  # "<mode>:<pid>": the mode this process set for itself

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -12,12 +13,14 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from sklearn.model_selection import StratifiedKFold
 
 from mnistflow.core import archives, atomic
 from mnistflow.core.errors import DataError, ParamsError
 from mnistflow.core.params import Params
 from mnistflow.data.mnist import NUM_CLASSES, Split, read_npz
+from mnistflow.models import portable
 from mnistflow.training import pipeline
 from mnistflow.training.loop import CompiledModels, EpochCallback
 
@@ -63,9 +66,14 @@ def subset(split: Split, mask: np.ndarray) -> Split:
     return Split(split.images[mask], split.labels[mask], split.indices[mask])
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
-    """Softmax probabilities in inference mode (no dropout), in batches."""
-    return np.concatenate([np.asarray(model(images[start:start + PREDICTION_BATCH], training=False))
+def predict_probabilities(model: keras.Model, images: np.ndarray, portable_products: bool = False) -> np.ndarray:
+    """Softmax probabilities in inference mode (no dropout), in batches; with `portable_products`, XLA-compiled
+    with the products of models.portable."""
+    if portable_products:
+        predict = tf.function(lambda batch: portable.forward(model, batch, training=False)[1], jit_compile=True)
+    else:
+        predict = functools.partial(model, training=False)
+    return np.concatenate([np.asarray(predict(tf.constant(images[start:start + PREDICTION_BATCH])))
                            for start in range(0, len(images), PREDICTION_BATCH)])
 
 
@@ -90,8 +98,9 @@ def cross_validate(params: Params, pool: Split, test: Split, folds: np.ndarray,
         with fold_context(fold) as callbacks:
             model, _ = pipeline.train_model(params, subset(pool, ~held_out), subset(pool, held_out), callbacks,
                                             compiled_models)
-            probabilities[held_out] = predict_probabilities(model, pool.images[held_out])
-            test_probabilities += predict_probabilities(model, test.images) / count
+            portable_products = params.train.numerics == "portable"
+            probabilities[held_out] = predict_probabilities(model, pool.images[held_out], portable_products)
+            test_probabilities += predict_probabilities(model, test.images, portable_products) / count
             accuracies.append(float(np.mean(probabilities[held_out].argmax(axis=1) == pool.labels[held_out])))
     return CrossValidation(pool, folds, probabilities, test_probabilities.astype(np.float32), accuracies)
 

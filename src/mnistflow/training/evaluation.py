@@ -30,8 +30,9 @@ class Evaluation:
     collapsed: list[int]
 
 
-def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_threshold: float) -> Evaluation:
-    loss, probabilities, _ = make_evaluate_function(model, make_loss(loss_name))(
+def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_threshold: float,
+                   portable_products: bool = False) -> Evaluation:
+    loss, probabilities, _ = make_evaluate_function(model, make_loss(loss_name), portable_products)(
         tf.constant(test.images), one_hot(test.labels))
     probabilities = probabilities.numpy()
     predictions = np.argmax(probabilities, axis=1)

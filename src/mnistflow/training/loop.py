@@ -18,6 +18,7 @@ from mnistflow.analysis import diagnostics
 from mnistflow.core.params import DiagnosticsParams, Params, TrainParams
 from mnistflow.data import augmentation
 from mnistflow.data.mnist import NUM_CLASSES, Split
+from mnistflow.models import portable
 from mnistflow.models.architectures import build_model, compiles_with_xla, hidden_layers, make_loss, make_optimizer
 
 
@@ -44,13 +45,14 @@ def epoch_orders(count: int, epochs: int, seed: int) -> Iterator[np.ndarray]:
         yield generator.permutation(count)
 
 
-def make_epoch_function(model: keras.Model, loss: keras.losses.Loss,
-                        optimizer: keras.optimizers.Optimizer, batch_size: int, jit_compile: bool = True):
+def make_epoch_function(model: keras.Model, loss: keras.losses.Loss, optimizer: keras.optimizers.Optimizer,
+                        batch_size: int, jit_compile: bool = True, portable_products: bool = False):
     """A function(images, onehot, order) -> (mean loss, accuracy) that trains one epoch.
 
     The full batches run in one compiled while-loop (XLA-compiled where `jit_compile`); the last, smaller
     batch (if any) in a second compiled step. Batches, their order and every update are those of
-    `fit(shuffle=...)` with this order.
+    `fit(shuffle=...)` with this order. With `portable_products` the model's products are those of
+    models.portable, whose order of operations does not depend on the CPU.
     """
     variables = model.trainable_variables
     optimizer.build(variables)
@@ -58,7 +60,9 @@ def make_epoch_function(model: keras.Model, loss: keras.losses.Loss,
     def train_step(images, onehot, batch):
         targets = tf.gather(onehot, batch)
         with tf.GradientTape() as tape:
-            probabilities = model(tf.gather(images, batch), training=True)
+            inputs = tf.gather(images, batch)
+            probabilities = (portable.forward(model, inputs, training=True)[1] if portable_products
+                             else model(inputs, training=True))
             batch_loss = loss(targets, probabilities)
         optimizer.apply_gradients(zip(tape.gradient(batch_loss, variables), variables, strict=True))
         hits = tf.equal(tf.argmax(probabilities, -1), tf.argmax(targets, -1))
@@ -89,8 +93,18 @@ def make_epoch_function(model: keras.Model, loss: keras.losses.Loss,
     return run_epoch
 
 
-def make_evaluate_function(model: keras.Model, loss: keras.losses.Loss):
-    """A tf.function(images, onehot) -> (mean loss, probabilities, [activations of each hidden layer])."""
+def make_evaluate_function(model: keras.Model, loss: keras.losses.Loss, portable_products: bool = False):
+    """A tf.function(images, onehot) -> (mean loss, probabilities, [activations of each hidden layer]).
+
+    With `portable_products` it is XLA-compiled with the products of models.portable.
+    """
+    if portable_products:
+        @tf.function(jit_compile=True)
+        def evaluate_portably(images, onehot):
+            hidden, probabilities = portable.forward(model, images, training=False)
+            return loss(onehot, probabilities), probabilities, hidden
+
+        return evaluate_portably
     view = keras.Model(model.inputs, [*(layer.output for layer in hidden_layers(model)), model.outputs[0]])
 
     @tf.function
@@ -135,8 +149,10 @@ RESTART_FIELDS = frozenset({"seed", "epochs", "learning_rate", "learning_rate_de
 def compile_model(params: Params) -> CompiledModel:
     model, loss = build_model(params.model), make_loss(params.train.loss)
     optimizer = make_optimizer(params.train.optimizer, params.train.learning_rate)
-    run_epoch = make_epoch_function(model, loss, optimizer, params.train.batch_size, compiles_with_xla(params.model))
-    return CompiledModel(model, optimizer, run_epoch, make_evaluate_function(model, loss))
+    portable_products = params.train.numerics == "portable"
+    run_epoch = make_epoch_function(model, loss, optimizer, params.train.batch_size,
+                                    portable_products or compiles_with_xla(params.model), portable_products)
+    return CompiledModel(model, optimizer, run_epoch, make_evaluate_function(model, loss, portable_products))
 
 
 class CompiledModels:
