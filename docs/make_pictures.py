@@ -33,7 +33,7 @@ def final_recall(runs, name: str) -> list[float]:
     if rows.empty:
         raise SystemExit(f"error: no finished run named {name!r}: run `mnistflow experiment {name}` first")
     row = rows.iloc[0]  # newest first
-    return [float(row[f"val_recall_{label}"]) for label in range(NUM_CLASSES)]
+    return [float(row[f"val_recall/{label}"]) for label in range(NUM_CLASSES)]
 
 
 def main() -> None:

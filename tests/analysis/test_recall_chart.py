@@ -38,3 +38,8 @@ def test_without_a_collapse_the_axis_starts_under_the_lowest_recall():
         expected = recall_chart.TOP + plot_height * (1 - (value - 0.9) / 0.1)
         assert abs(_bar_top(pixels, label) - expected) <= 1.5, label
     assert _bar_top(pixels, 1) - _bar_top(pixels, 0) > 0.4 * plot_height  # 0.94 and 0.99 look apart
+
+
+def test_a_bar_that_rounds_to_one_reads_one():
+    assert [recall_chart.bar_label(value) for value in (0.997, 0.9951, 0.93, 0.0, 1.0)] == [
+        "1.0", "1.0", ".93", ".00", "1.0"]

@@ -41,10 +41,16 @@ def render(recall: Sequence[float], threshold: float, title: str) -> Image.Image
         colour = (200, 40, 40) if value < threshold else (60, 110, 180)
         draw.rectangle((left, y_of(value), left + slot * 0.7, y_of(floor)), fill=colour)
         draw.text((left + slot * 0.25, HEIGHT - BOTTOM + 6), str(label), fill="black", font=font)
-        draw.text((left, y_of(value) - 12), f"{value:.2f}"[1:] if value < 1 else "1.0", fill="black", font=small)
+        draw.text((left, y_of(value) - 12), bar_label(value), fill="black", font=small)
     if threshold >= floor:
         draw.line((LEFT, y_of(threshold), WIDTH - RIGHT, y_of(threshold)), fill=(200, 40, 40), width=1)
     else:
         note = f"collapse: recall < {threshold:g}"
         draw.text((WIDTH - RIGHT - draw.textlength(note, font=small), 12), note, fill=(200, 40, 40), font=small)
     return image
+
+
+def bar_label(recall: float) -> str:
+    """A bar's recall in two decimals without the leading zero (.93); one that rounds to 1 reads 1.0."""
+    rounded = f"{recall:.2f}"
+    return "1.0" if float(rounded) >= 1 else rounded.removeprefix("0")
