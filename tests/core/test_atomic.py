@@ -1,5 +1,6 @@
 """Atomic outs: a reader sees the old file or folder, or the complete new one, never a partial one."""
 
+import errno
 import os
 
 import pytest
@@ -40,3 +41,14 @@ def test_a_folder_is_swapped_in_whole_or_not_at_all(tmp_path):
     assert sorted(path.name for path in target.iterdir()) == ["a.png"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["figures"]
     assert oct(target.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+
+
+@pytest.mark.parametrize("writer", [atomic.atomic_path, atomic.atomic_directory])
+def test_a_full_disk_names_the_file_being_written(tmp_path, writer):
+    """A write to a full disk fails without a file name (the kernel's ENOSPC, here from /dev/full)."""
+    target = tmp_path / "history.csv"
+    with pytest.raises(OSError) as raised, writer(target), open("/dev/full", "w") as full:
+        full.write("x")
+        full.flush()
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    assert str(target) in str(raised.value) and not target.exists()

@@ -1,6 +1,6 @@
 import pytest
 
-from mnistflow.core.params import ParamsError, apply_overrides, flatten, load_params, parse_params
+from mnistflow.core.params import ParamsError, apply_overrides, flatten, load_params, parse_params, read_yaml
 
 from conftest import REPO, default_params, small_params, write_yaml
 
@@ -127,3 +127,11 @@ def test_dotted_overrides_are_validated_like_params_yaml():
         apply_overrides(small_params(), {"model.cnn.filters": 8})
     with pytest.raises(ParamsError, match="unknown param 'model.cnn'"):
         apply_overrides(small_params(), {"model.cnn": 8})
+
+
+def test_a_float_written_without_a_dot_is_a_number(tmp_path):
+    """YAML 1.1 reads `1e-4` as a string; params.yaml reads it as DVC does, as a number."""
+    path = tmp_path / "params.yaml"
+    path.write_text("learning_rate: 1e-4\nsmall: 5E+2\nword: e5\ndotted: 1.0e-3\nversion: 1.2.3\n")
+    assert read_yaml(path) == {"learning_rate": 1e-4, "small": 500.0, "word": "e5", "dotted": 1e-3,
+                               "version": "1.2.3"}

@@ -24,10 +24,22 @@ def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     `mode`, or the umask's default; until then it is its owner's alone (0600, from mkstemp)."""
     temporary = temporary_sibling(path)
     try:
-        yield temporary
+        with naming(path):
+            yield temporary
         move_into_place({temporary: Path(path)}, mode)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """An OSError without a file name (a write to a full disk) raised in the block names `path`."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
 
 
 def temporary_sibling(path: str | Path) -> Path:
@@ -89,7 +101,8 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """
     temporary = temporary_directory(path)
     try:
-        yield temporary
+        with naming(path):
+            yield temporary
         replace_directory(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)

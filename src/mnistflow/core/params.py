@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -240,6 +241,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if duplicates:
             raise ParamsError(f"key {duplicates[0]!r} is given twice (line {node.start_mark.line + 1})")
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2's floats: `1e-4` is a number, as DVC (YAML 1.2) reads it; YAML 1.1 needs a dot (`1.0e-4`).
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.?[0-9_]*|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def read_yaml(path: str | Path) -> Any:
