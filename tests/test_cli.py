@@ -356,3 +356,19 @@ def test_flags_show_no_value_type_in_help(tmp_path):
         assert result.returncode == 0 and "<bool>" not in result.stdout, result.stdout
         shown[arguments[0]] = result.stdout
     assert "--json     " in shown["predict"] and "print JSON instead of lines" in shown["predict"]
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    import typer
+
+    def commands(group, prefix: str = ""):  # typer's own click: groups have commands, options a type name
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", command
+
+    listed = list(commands(typer.main.get_command(app)))
+    silent = [f"{name} {parameter.opts[0]}" for name, command in listed for parameter in command.params
+              if parameter.param_type_name == "option" and not parameter.help]
+    assert "team start" in dict(listed) and silent == []

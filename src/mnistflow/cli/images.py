@@ -95,7 +95,7 @@ def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:
 
 @one_line_errors
 def show(index: Annotated[int, typer.Argument(help="image index within the split")],
-         split: Annotated[SplitName, typer.Option()] = SplitName.test,
+         split: Annotated[SplitName, typer.Option(help="the split the index is in")] = SplitName.test,
          run: Annotated[str | None, typer.Option(help="run id whose model to use")] = None,
          model_uri: Annotated[str | None, typer.Option(help=MODEL_RULE)] = None,
          name: ModelNameOption = "mnist-digits",
@@ -124,7 +124,7 @@ def show(index: Annotated[int, typer.Argument(help="image index within the split
 @one_line_errors
 def review(show_index: Annotated[int | None, typer.Option(
                "--show", help="instead: picture one image of --split with the model's probabilities")] = None,
-           split: Annotated[SplitName, typer.Option()] = SplitName.test) -> None:
+           split: Annotated[SplitName, typer.Option(help="the split the index is in")] = SplitName.test) -> None:
     """Put the current suspected label errors into the review file, for you to give each a verdict."""
     from mnistflow.data import review as label_review
     from mnistflow.data.mnist import load_mnist

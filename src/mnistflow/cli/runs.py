@@ -38,9 +38,9 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
 
 @one_line_errors
 def compare(sort: Annotated[str, typer.Option(help="column to sort by")] = "test/accuracy",
-            ascending: Annotated[bool, typer.Option("--ascending")] = False,
+            ascending: Annotated[bool, typer.Option("--ascending", help="lowest first (default: highest)")] = False,
             filter: Annotated[str, typer.Option(help="MLflow filter, e.g. \"params.`model.mlp.units` = '128'\"")] = "",
-            output_format: Annotated[Format, typer.Option("--format")] = Format.table,
+            output_format: Annotated[Format, typer.Option("--format", help="how to print the table")] = Format.table,
             experiment: ExperimentOption = None) -> None:
     """Print the experiment's finished runs: params that differ, plus key metrics."""
     from mnistflow.analysis.comparison import comparison_table, to_markdown
@@ -96,7 +96,7 @@ def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose pr
 
 
 @one_line_errors
-def ui(port: Annotated[int, typer.Option(min=1, max=65535)] = 5000,
+def ui(port: Annotated[int, typer.Option(min=1, max=65535, help="port of the MLflow UI")] = 5000,
        host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
     """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
     from mnistflow.core.process import run_group
@@ -131,7 +131,7 @@ def _open_store_and_view(root: Path, host: str, port: int) -> None:
 def serve(model_uri: Annotated[str | None, typer.Option(
               help="model URI (default: models:/<name>@champion if it exists, else the newest finished run's)")]
           = None, name: ModelNameOption = "mnist-digits",
-          port: Annotated[int, typer.Option(min=1, max=65535)] = 5001,
+          port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on")] = 5001,
           host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1",
           experiment: ExperimentOption = None) -> None:
     """Serve a model over HTTP with MLflow's scoring server: POST /invocations with raw pixels."""

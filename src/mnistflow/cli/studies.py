@@ -24,12 +24,12 @@ def study(study_file: Annotated[Path | None, typer.Option(
               help="named configuration(s) in configs/ instead of the grid")] = [],  # noqa: B006
           seeds: Annotated[str | None, typer.Option(help="e.g. 1-8 or 1,2,3 (default: the study file's)")] = None,
           set_: Annotated[list[str], typer.Option("--set", help="override for every run, e.g. train.epochs=5")] = [],  # noqa: B006
-          workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+          workers: Annotated[int, typer.Option(min=1, help="runs trained at once")] = os.cpu_count() or 1,
           resume: Annotated[str | None, typer.Option(help="parent run id of an interrupted study")] = None,
           name: Annotated[str, typer.Option(help="study name, tagged on the parent run")] = "collapse",
           executor: Annotated[Executor, typer.Option(
               help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
-          params: Annotated[Path, typer.Option()] = paths.PARAMS,
+          params: Annotated[Path, typer.Option(help="the params file under the configurations")] = paths.PARAMS,
           data: DataOption = None, experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
     from mnistflow.analysis.comparison import to_markdown
@@ -57,12 +57,12 @@ def study(study_file: Annotated[Path | None, typer.Option(
 @one_line_errors
 def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared overrides and pruning")] = paths.TUNE,
          trials: Annotated[int, typer.Option(help="trials to end COMPLETE or PRUNED (a resumed study's count)")] = 40,
-         workers: Annotated[int, typer.Option(min=1)] = os.cpu_count() or 1,
+         workers: Annotated[int, typer.Option(min=1, help="runs trained at once")] = os.cpu_count() or 1,
          name: Annotated[str, typer.Option(help="Optuna study name, tagged on the parent run")] = "tune",
          resume: Annotated[bool, typer.Option("--resume", help="continue the study called --name")] = False,
          executor: Annotated[Executor, typer.Option(
              help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
-         params: Annotated[Path, typer.Option()] = paths.PARAMS,
+         params: Annotated[Path, typer.Option(help="the params file under the configurations")] = paths.PARAMS,
          data: DataOption = None, experiment: ExperimentOption = None) -> None:
     """Search the tune file with Optuna, pruning a trial once a class collapses; the best -> configs/tuned.yaml."""
     from mnistflow.core.params import read_params
