@@ -58,7 +58,8 @@ def test_a_port_that_another_server_holds_is_one_line_and_nothing_is_left_runnin
     assert subprocess.run(["pgrep", "-f", str(tmp_path / "stack")], capture_output=True).stdout == b""
 
 
-def test_status_and_stop_follow_a_servers_workers_after_its_leader_is_killed(tmp_path):
+def test_status_and_stop_follow_a_servers_workers_after_its_leader_is_killed_and_status_tells_of_the_kept_data(
+        tmp_path):
     folder, port = tmp_path / "stack", free_port()
     started = team("start", "--port", str(port), "--s3-port", str(free_port()), folder=folder)
     assert started.returncode == 0, started.stderr
@@ -74,6 +75,8 @@ def test_status_and_stop_follow_a_servers_workers_after_its_leader_is_killed(tmp
         stopped = team("stop", folder=folder)
         assert stopped.returncode == 0 and "tracking server" in stopped.stdout, stopped.stdout
         assert not answers_health(port) and not process.group_alive(server.pid)
+        after = team("status", folder=folder)  # the data stays for the next start
+        assert after.returncode == 1 and "stopped; its data is kept there" in after.stdout, after.stdout
     finally:
         team("stop", folder=folder)
         process.stop_process_group(server.pid, 5)

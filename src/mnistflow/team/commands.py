@@ -60,7 +60,9 @@ def status(folder: FolderOption = Path(".team")) -> None:
 
     running = stack.Stack.load(folder.resolve())
     if running is None:
-        print(f"no team stack in {folder}")
+        kept = (folder / "seaweedfs").is_dir()
+        print(f"team stack in {folder}: stopped; its data is kept there (`mnistflow team start --dir {folder}`)"
+              if kept else f"no team stack in {folder}")
         raise typer.Exit(1)
     print("\n".join(stack.status_lines(running)))
     raise typer.Exit(0 if stack.alive(running.store) and stack.alive(running.server) else 1)
