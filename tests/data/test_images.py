@@ -33,12 +33,15 @@ def test_npy_arrays_of_one_or_many_images(tmp_path, raw_mnist):
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("empty.png", b"", "file is empty"),
     ("junk.png", b"this is not a picture", "not a readable image"),
-    ("shape.npy", None, r"expected a numeric array of shape \(28, 28\) or \(N, 28, 28\)"),
+    ("shape.npy", None, r"expected a real-valued array of shape \(28, 28\) or \(N, 28, 28\), got float64 \(3, 5\)"),
+    ("complex.npy", np.zeros((28, 28), np.complex64), r"expected a real-valued array .* got complex64 \(1, 28, 28\)"),
 ])
 def test_bad_files_are_named_in_the_error(tmp_path, name, content, message):
     path = tmp_path / name
     if content is None:
         np.save(path, np.zeros((3, 5)))
+    elif isinstance(content, np.ndarray):
+        np.save(path, content)
     else:
         path.write_bytes(content)
     with pytest.raises(ImageFileError, match=f"{name}: {message}"):

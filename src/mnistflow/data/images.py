@@ -175,8 +175,9 @@ def _load_array(path: Path) -> np.ndarray:
         raise ImageFileError(f"{path}: not a readable .npy array ({error})") from None
     if array.shape == (28, 28):
         array = array[np.newaxis]
-    if array.ndim != 3 or array.shape[1:] != (28, 28) or not np.issubdtype(array.dtype, np.number):
-        raise ImageFileError(f"{path}: expected a numeric array of shape (28, 28) or (N, 28, 28), "
+    real = np.issubdtype(array.dtype, np.number) and not np.issubdtype(array.dtype, np.complexfloating)
+    if array.ndim != 3 or array.shape[1:] != (28, 28) or not real:
+        raise ImageFileError(f"{path}: expected a real-valued array of shape (28, 28) or (N, 28, 28), "
                              f"got {array.dtype} {array.shape}")
     if len(array) == 0:
         raise ImageFileError(f"{path}: holds no image (shape {array.shape})")
