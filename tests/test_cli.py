@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -213,6 +214,19 @@ def test_register_with_nothing_eligible_fails(make_run):
     make_run(0.5, collapsed=[3])  # a collapsed class: never a champion
     result = runner.invoke(app, ["register"])
     assert result.exit_code == 1 and "no eligible run" in result.stdout
+
+
+def test_register_before_any_run_is_one_line_exit_1_and_creates_no_store(tmp_path, monkeypatch):
+    from conftest import REPO
+
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = runner.invoke(app, ["register"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "no eligible run: no tracking store yet" in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dvc.yaml", "params.yaml"]
 
 
 def test_register_by_a_mistyped_metric_names_it(make_run):

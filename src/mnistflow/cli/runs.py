@@ -26,11 +26,15 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
              direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
              name: ModelNameOption = "mnist-digits", experiment: ExperimentOption = None) -> None:
     """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
-    from mnistflow.tracking import registry, require_project_root
+    from mnistflow.tracking import registry, require_project_root, tracking_uri
 
+    root = require_project_root()
+    if tracking_uri(root) == paths.default_tracking_uri(root) and not (root / "mlflow.db").exists():
+        print(f"no eligible run: no tracking store yet ({root / 'mlflow.db'}); `dvc repro` records the first run")
+        raise typer.Exit(1)  # and nothing is created
     experiment_id = connect_experiment(experiment)
     outcome = registry.register_best(experiment_id, name, metric, direction.value,
-                                     require_project_root() / paths.REGISTRY_LOCK)
+                                     root / paths.REGISTRY_LOCK)
     print(outcome.message)
     if outcome.candidate is None and outcome.version is None:
         raise typer.Exit(1)  # nothing to register and no champion: not a success
