@@ -43,7 +43,9 @@ def test_a_study_run_records_every_param_once_and_its_reports(store, small_split
     images = [item.path for item in MlflowClient().list_artifacts(run_id, "images")]  # the recall chart per epoch
     steps = sorted(path.split("+step+")[1].split("+")[0] for path in images
                    if recording.RECALL_CHART in path and path.endswith(".png"))
-    assert [int(step) for step in steps] == [2], images  # 2 short epochs: the chart of the last one
+    # 2 short epochs: the chart of the last one, and of the first too where it took longer than the chart interval
+    # (a loaded machine): the interval is wall-clock, the last epoch's chart is not
+    assert [int(step) for step in steps] in ([2], [1, 2]), images
 
 
 def test_the_train_stage_logs_only_the_params_it_declares(store, small_splits):
