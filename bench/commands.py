@@ -1,5 +1,6 @@
-"""How long the commands that do not train take: `predict` of one image, `--help` of every command, and the
-time until `mnistflow ui` and `mnistflow serve` answer their health check.
+"""How long the commands that do not train take: `predict` of one image, `--help` of every command, the
+time until `mnistflow ui` and `mnistflow serve` answer their health check, and the time from a SIGTERM to
+either (sent to mnistflow alone, as `kill` sends it) until its port is free and it has exited.
 
     python bench/commands.py --repeats 5
 
@@ -14,6 +15,7 @@ unchanged since the last `predict`). Reports min, median and max wall seconds an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -76,25 +78,43 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def ready(command: list[str], folder: Path, environment: dict[str, str], timeout: float = 120.0) -> float:
-    """Seconds from starting a server command until GET /health answers; then the server is stopped."""
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ready_and_stopped(command: list[str], folder: Path, environment: dict[str, str],
+                      timeout: float = 120.0) -> tuple[float, float]:
+    """Seconds from starting a server command until GET /health answers, and from a SIGTERM to the command
+    until its port is free and it has exited."""
     port = free_port()
     started = time.perf_counter()
     server = subprocess.Popen([*command, "--port", str(port)], cwd=folder, env=environment,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        while time.perf_counter() - started < timeout:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                return time.perf_counter() - started
-            except OSError:
-                if server.poll() is not None:
-                    raise SystemExit(f"{command} exited with {server.returncode}") from None
-                time.sleep(0.05)
-        raise SystemExit(f"{command} did not answer /health within {timeout:.0f} s")
+        up = wait_for_health(server, port, started, timeout)
+        stopping = time.perf_counter()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=timeout)
+        while listening(port) and time.perf_counter() - stopping < timeout:
+            time.sleep(0.01)
+        return up, time.perf_counter() - stopping
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=60)
+
+
+def wait_for_health(server: subprocess.Popen, port: int, started: float, timeout: float) -> float:
+    while time.perf_counter() - started < timeout:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return time.perf_counter() - started
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit(f"{server.args} exited with {server.returncode}") from None
+            time.sleep(0.05)
+    raise SystemExit(f"{server.args} did not answer /health within {timeout:.0f} s")
 
 
 def main() -> None:
@@ -113,16 +133,18 @@ def main() -> None:
         for name in ("register", "compare", "runs", "ui", "serve", "predict", "show", "review", "study", "tune",
                      "experiment", "team"):
             commands[f"mnistflow {name} --help"] = [mnistflow, name, "--help"]
-        servers = {"ui ready (GET /health)": [mnistflow, "ui"],
-                   "serve ready (GET /health)": [mnistflow, "serve", "--model-uri", with_onnx]}
-        seconds: dict[str, list[float]] = {name: [] for name in [*forgetting, *commands, *servers]}
+        servers = {"ui": [mnistflow, "ui"], "serve": [mnistflow, "serve", "--model-uri", with_onnx]}
+        stages = [f"{name} {stage}" for name in servers for stage in ("ready (GET /health)", "stopped (SIGTERM)")]
+        seconds: dict[str, list[float]] = {name: [] for name in [*forgetting, *commands, *stages]}
         for _ in range(arguments.repeats):
             for name, command in forgetting.items():
                 seconds[name].append(timed(command, folder, environment, forget=True))
             for name, command in commands.items():
                 seconds[name].append(timed(command, folder, environment))
             for name, command in servers.items():
-                seconds[name].append(ready(command, folder, environment))
+                up, down = ready_and_stopped(command, folder, environment)
+                seconds[f"{name} ready (GET /health)"].append(up)
+                seconds[f"{name} stopped (SIGTERM)"].append(down)
     base = statistics.median(seconds["predict one image (Keras only)"])
     print("| command | min s | median s | max s | median / Keras-only predict |\n|---|---|---|---|---|")
     for name, measured in seconds.items():
