@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import urllib.request
 
 import pytest
 from mlflow import MlflowClient
@@ -11,6 +12,13 @@ from mnistflow.tracking import views
 from mnistflow.tracking.ui import apply_views
 
 from conftest import REPO, start_mnistflow_ui
+
+PAGES = ("/", "/health", "/ajax-api/2.0/mlflow/experiments/search?max_results=10")
+
+
+def views_pages(base: str) -> None:
+    for page in PAGES:
+        urllib.request.urlopen(f"{base}{page}", timeout=30).read()
 
 
 def test_an_older_experiment_gets_the_view_and_keeps_its_own_description(store):
@@ -30,9 +38,23 @@ def test_ui_on_a_project_without_a_store_makes_it_first_saves_the_view_and_answe
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     log = tmp_path / "ui.log"
     server, base = start_mnistflow_ui(tmp_path, log)
+    views_pages(base)
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=60)
     assert f"runs by test accuracy: {base}/#/experiments/1/runs?viewStateShareKey=mnistflow" in log.read_text()
+    assert "GET /" not in log.read_text()  # no line per request unless asked
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("mnistflow")
     assert json.loads(experiment.tags[views.VIEW_TAG])["orderByKey"] == "metrics.`test/accuracy`"
+
+
+@pytest.mark.slow
+def test_ui_prints_a_line_per_request_only_with_access_log(tmp_path):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    log = tmp_path / "ui.log"
+    server, base = start_mnistflow_ui(tmp_path, log, options=("--access-log",))
+    views_pages(base)
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=60)
+    assert all(f"GET {page.split('?')[0]}" in log.read_text() for page in PAGES)

@@ -101,14 +101,15 @@ def runs(stale: Annotated[bool, typer.Option("--stale", help="only runs whose pr
 
 @one_line_errors
 def ui(port: Annotated[int, typer.Option(min=1, max=65535, help="port of the MLflow UI")] = 5000,
-       host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1") -> None:
+       host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1",
+       access_log: Annotated[bool, typer.Option("--access-log", help="print a line per HTTP request")] = False) -> None:
     """Open MLflow's UI on this project's store: `mlflow ui`, one worker, no GenAI job runners, no warnings."""
     from mnistflow.core.process import run_group
     from mnistflow.tracking.ui import ui_command
 
     root = paths.require_project_root()
     uri = paths.tracking_uri(root)
-    command, environment = ui_command(uri, host, port)
+    command, environment = ui_command(uri, host, port, access_log)
     database = paths.sqlite_path(uri)
     if database is not None and database.is_file():  # the server starts at once; the store opens beside it
         raise typer.Exit(run_group(command, environment, beside=lambda: _open_store_and_view(root, host, port)))

@@ -14,15 +14,16 @@ from mnistflow.core.errors import UsageError
 from mnistflow.tracking import views
 
 
-def ui_command(uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
-    """The `mlflow ui` command line and environment for the project's store at `uri`."""
+def ui_command(uri: str, host: str, port: int, access_log: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The `mlflow ui` command line and environment for the project's store at `uri`; uvicorn's line per
+    request only with `access_log` (a page view makes dozens)."""
     if uri.startswith(("http://", "https://")):
         raise UsageError(f"the tracking store is already a server: open {uri} in a browser")
     quiet = "ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated"  # a UserWarning subclass
     environment = {**os.environ, "PYTHONWARNINGS": quiet,
                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"], \
-        environment
+    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"]
+    return command + ([] if access_log else ["--uvicorn-opts", "--no-access-log"]), environment
 
 
 def apply_views(experiment_id: str) -> None:
