@@ -152,18 +152,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_mnistflow_ui(project: Path, log: Path, seconds: float = 180,
-                       options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
-    """`mnistflow ui` (with `options`) on a free port in `project`, its output in `log`, once GET /health
-    answers; (the server, its base URL). The caller stops its process group."""
+def start_mnistflow_ui(project: Path, log: Path, seconds: float = 180, options: tuple[str, ...] = (),
+                       environment: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`mnistflow ui` (with `options`, in `environment`, default tool_environment()) on a free port in
+    `project`, its output in `log`, once GET /health answers; (the server, its base URL). The caller stops its
+    process group."""
     import time
     import urllib.request
 
     port = free_port()
     with log.open("w") as sink:
-        server = subprocess.Popen(["mnistflow", "ui", "--port", str(port), *options], cwd=project,
-                                  env=tool_environment(), stdout=sink, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = subprocess.Popen([str(Path(sys.executable).with_name("mnistflow")), "ui", "--port", str(port),
+                                   *options], cwd=project, env=environment or tool_environment(), stdout=sink,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + seconds
     while True:
         try:

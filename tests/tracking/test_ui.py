@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from mnistflow.tracking import views
 from mnistflow.tracking.ui import apply_views
 
-from conftest import REPO, start_mnistflow_ui
+from conftest import REPO, start_mnistflow_ui, tool_environment
 
 PAGES = ("/", "/health", "/ajax-api/2.0/mlflow/experiments/search?max_results=10")
 
@@ -49,11 +49,13 @@ def test_ui_on_a_project_without_a_store_makes_it_first_saves_the_view_and_answe
 
 
 @pytest.mark.slow
-def test_ui_prints_a_line_per_request_only_with_access_log(tmp_path):
+def test_ui_prints_a_line_per_request_only_with_access_log_and_runs_without_its_folder_on_path(tmp_path):
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     log = tmp_path / "ui.log"
-    server, base = start_mnistflow_ui(tmp_path, log, options=("--access-log",))
+    outside = {key: value for key, value in tool_environment().items() if key != "PATH"}
+    server, base = start_mnistflow_ui(tmp_path, log, options=("--access-log",),
+                                      environment={**outside, "PATH": "/usr/bin:/bin"})
     views_pages(base)
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=60)

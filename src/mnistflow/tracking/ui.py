@@ -9,6 +9,7 @@ import, so an existing store's server starts at once and the store is opened bes
 from __future__ import annotations
 
 import os
+import sys
 
 from mnistflow.core.errors import UsageError
 from mnistflow.tracking import views
@@ -22,7 +23,8 @@ def ui_command(uri: str, host: str, port: int, access_log: bool = False) -> tupl
     quiet = "ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated"  # a UserWarning subclass
     environment = {**os.environ, "PYTHONWARNINGS": quiet,
                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"]
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port),
+               "--workers", "1"]  # this Python's MLflow, whether or not its folder is on PATH
     return command + ([] if access_log else ["--uvicorn-opts", "--no-access-log"]), environment
 
 
