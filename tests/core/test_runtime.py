@@ -49,7 +49,9 @@ def test_portable_numerics_cap_xla_and_onednn_and_keep_the_users_other_flags():
     users = {"XLA_FLAGS": "--xla_dump_to=/tmp/x --xla_cpu_max_isa=AVX512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}
     environment = runtime.numerics_environment("portable", users, 7)
     assert environment == {"XLA_FLAGS": "--xla_dump_to=/tmp/x --xla_cpu_max_isa=AVX2 --xla_cpu_prefer_vector_width=256 "
-                                        "--xla_cpu_multi_thread_eigen=false",
+                                        "--xla_cpu_multi_thread_eigen=false --xla_cpu_experimental_ynn_fusion_type= "
+                                        "--xla_cpu_experimental_xnn_fusion_type= "
+                                        "--xla_backend_extra_options=xla_force_enable_experimental_llvm_ir_gemm",
                            "ONEDNN_MAX_CPU_ISA": "AVX2", "MNISTFLOW_NUMERICS": "portable:7"}
 
 
