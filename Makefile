@@ -25,9 +25,9 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
-# tests first (tests/conftest.py). In a fresh clone on a 2-core AMD EPYC (Zen 4), 446 tests take 16 min 54 s on
-# 2 idle cores and 31 min 57 s to 34 min 30 s pinned to one core (taskset -c 0); on a 2-core Intel Xeon, 443 tests
-# took 20 to 22 min on 2 idle cores and about 39 min pinned to one core.
+# tests first (tests/conftest.py). In a fresh clone on a 2-core Intel Xeon (AVX-512), 470 tests take 33 min 37 s
+# on 2 idle cores, 16 min of it the golden test's three trainings under QEMU's emulated CPUs (.ci/run in all:
+# 35 min 38 s).
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30
 
