@@ -29,8 +29,9 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
     from mnistflow.tracking import registry, require_project_root, tracking_uri
 
     root = require_project_root()
-    if tracking_uri(root) == paths.default_tracking_uri(root) and not (root / "mlflow.db").exists():
-        print(f"no eligible run: no tracking store yet ({root / 'mlflow.db'}); `dvc repro` records the first run")
+    database = paths.sqlite_path(tracking_uri(root))
+    if database is not None and not database.exists():
+        print(f"no eligible run: no tracking store yet ({database}); `dvc repro` records the first run")
         raise typer.Exit(1)  # and nothing is created
     experiment_id = connect_experiment(experiment)
     outcome = registry.register_best(experiment_id, name, metric, direction.value,
