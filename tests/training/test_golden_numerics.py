@@ -48,7 +48,7 @@ for name in architectures:
                                    scale=True)
     test = mnist.make_split(arrays["x_test"], arrays["y_test"], np.arange(test_images), scale=True)
     model, records = train_model(params, train, validation)
-    result = evaluation.evaluate_model(model, params.train.loss, test, 0.05, numerics == "portable")
+    result = evaluation.evaluate_model(model, params.train.loss, test, 0.05, params.train.portable_products)
     digest = hashlib.sha256(b"".join(np.ascontiguousarray(array).tobytes() for array in model.get_weights()))
     digest.update(repr(history_rows(records)).encode())
     digest.update(result.probabilities.tobytes())

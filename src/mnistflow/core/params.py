@@ -135,6 +135,11 @@ class TrainParams:
         _require(1 <= self.threads <= MAX_THREADS, "train.threads", f"an integer in 1-{MAX_THREADS}", self.threads)
         _require_choice(self.numerics, "train.numerics", NUMERICS)
 
+    @property
+    def portable_products(self) -> bool:
+        """Whether every product runs in the CPU-independent form of models.portable (portable numerics)."""
+        return self.numerics == "portable"
+
 
 @dataclasses.dataclass(frozen=True)
 class DiagnosticsParams:

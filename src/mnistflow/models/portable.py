@@ -15,6 +15,8 @@ import math
 import keras
 import tensorflow as tf
 
+from mnistflow.models.architectures import hidden_layers
+
 
 @tf.custom_gradient
 def matmul(left, right):
@@ -26,8 +28,10 @@ def matmul(left, right):
     return tf.matmul(left, right), gradient
 
 
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
-    """(output size, padding before, padding after) of TensorFlow's "same" padding along one axis."""
+def window(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(output size, padding before, padding after) along one axis, as TensorFlow's "same" or "valid" padding."""
+    if padding != "same":
+        return (size - kernel) // stride + 1, 0, 0
     output = math.ceil(size / stride)
     total = max((output - 1) * stride + kernel - size, 0)
     return output, total // 2, total - total // 2
@@ -36,18 +40,11 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
 def conv2d(images, kernel, strides: tuple[int, int], padding: str):
     """A channels-last 2-D convolution (no dilation, one group) as patches @ kernel."""
     kernel_height, kernel_width, channels, filters = kernel.shape
-    _, height, width, _ = images.shape
-    pads = []
-    sizes = []
-    for size, kernel_size, stride in ((height, kernel_height, strides[0]), (width, kernel_width, strides[1])):
-        if padding == "same":
-            output, before, after = same_padding(size, kernel_size, stride)
-        else:
-            output, before, after = (size - kernel_size) // stride + 1, 0, 0
-        sizes.append(output)
-        pads.append([before, after])
-    padded = tf.pad(images, [[0, 0], *pads, [0, 0]])
-    (rows, columns), (row_stride, column_stride) = sizes, strides
+    (rows, top, bottom), (columns, left, right) = (
+        window(size, kernel_size, stride, padding)
+        for size, kernel_size, stride in zip(images.shape[1:3], (kernel_height, kernel_width), strides, strict=True))
+    padded = tf.pad(images, [[0, 0], [top, bottom], [left, right], [0, 0]])
+    row_stride, column_stride = strides
     patches = tf.concat([padded[:, i:i + row_stride * (rows - 1) + 1:row_stride,
                                 j:j + column_stride * (columns - 1) + 1:column_stride, :]
                          for i in range(kernel_height) for j in range(kernel_width)], axis=-1)
@@ -87,10 +84,11 @@ def apply_layer(layer: keras.layers.Layer, inputs, training: bool):
 
 
 def forward(model: keras.Model, inputs, training: bool):
-    """(the outputs of every layer with weights but the last, the model's output) of a Sequential model."""
-    weighted, outputs = [], inputs
+    """(the outputs of the model's hidden layers, architectures.hidden_layers, the model's output) of a
+    Sequential model."""
+    hidden_outputs, outputs, hidden = [], inputs, hidden_layers(model)
     for layer in model.layers:
         outputs = apply_layer(layer, outputs, training)
-        if hasattr(layer, "kernel"):
-            weighted.append(outputs)
-    return weighted[:-1], outputs
+        if layer in hidden:
+            hidden_outputs.append(outputs)
+    return hidden_outputs, outputs

@@ -98,7 +98,7 @@ def cross_validate(params: Params, pool: Split, test: Split, folds: np.ndarray,
         with fold_context(fold) as callbacks:
             model, _ = pipeline.train_model(params, subset(pool, ~held_out), subset(pool, held_out), callbacks,
                                             compiled_models)
-            portable_products = params.train.numerics == "portable"
+            portable_products = params.train.portable_products
             probabilities[held_out] = predict_probabilities(model, pool.images[held_out], portable_products)
             test_probabilities += predict_probabilities(model, test.images, portable_products) / count
             accuracies.append(float(np.mean(probabilities[held_out].argmax(axis=1) == pool.labels[held_out])))

@@ -149,7 +149,7 @@ RESTART_FIELDS = frozenset({"seed", "epochs", "learning_rate", "learning_rate_de
 def compile_model(params: Params) -> CompiledModel:
     model, loss = build_model(params.model), make_loss(params.train.loss)
     optimizer = make_optimizer(params.train.optimizer, params.train.learning_rate)
-    portable_products = params.train.numerics == "portable"
+    portable_products = params.train.portable_products
     run_epoch = make_epoch_function(model, loss, optimizer, params.train.batch_size,
                                     portable_products or compiles_with_xla(params.model), portable_products)
     return CompiledModel(model, optimizer, run_epoch, make_evaluate_function(model, loss, portable_products))

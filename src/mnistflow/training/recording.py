@@ -118,7 +118,7 @@ def evaluate_and_log(model: keras.Model, params: Params, test: Split, history: l
     tracking.set_tags(flatten(params, EVALUATION_SECTIONS))
     tracking.log_datasets({"test": (test.images, test.labels)})
     result = evaluation.evaluate_model(model, params.train.loss, test, params.diagnostics.collapse_threshold,
-                                       params.train.numerics == "portable")
+                                       params.train.portable_products)
     if audit.reviewed_test_labels:
         result.metrics.update(evaluation.reviewed_test_metrics(test, result.predictions, audit.reviewed_test_labels))
     evaluation.write_figures(figures, result, history, params.diagnostics.collapse_threshold)
