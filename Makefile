@@ -29,7 +29,7 @@ docs: setup
 # on 2 idle cores, 16 min of it the golden test's three trainings under QEMU's emulated CPUs (.ci/run in all:
 # 35 min 38 s).
 test: lint docs
-	pytest -n 2 --dist loadfile --durations=30
+	pytest -n 2 --dist loadfile --durations=30 --emulations-early
 
 test-quick: setup
 	pytest -n 2 --dist loadfile -m 'not slow'

@@ -58,6 +58,35 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
+EMULATIONS = pytest.StashKey[list]()  # the emulated trainings that this session started
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--emulations-early", action="store_true",
+                     help="start the golden trainings under QEMU as the session begins (tests/golden.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With --emulations-early, the controller (not an xdist worker) starts the emulated golden trainings, and
+    its workers find their folder in the environment they inherit."""
+    if not config.getoption("--emulations-early") or hasattr(config, "workerinput") or not shutil.which(
+            "qemu-x86_64"):
+        return
+    import golden
+
+    folder = Path(tempfile.mkdtemp(prefix="mnistflow-emulations-"))
+    os.environ[golden.EMULATIONS_VARIABLE] = str(folder)
+    config.stash[EMULATIONS] = golden.start_emulations(folder)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import golden
+
+    golden.stop_emulations(config.stash.get(EMULATIONS, []))
+    if EMULATIONS in config.stash:
+        shutil.rmtree(os.environ.pop(golden.EMULATIONS_VARIABLE), ignore_errors=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules with the most slow tests run first. `make test` gives each of two workers whole modules
     (--dist loadfile) in this order, so the long ones start early and the workers end together, instead of one

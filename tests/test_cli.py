@@ -179,9 +179,7 @@ def test_review_without_suspect_tables_says_what_to_run(champion, tmp_path, monk
 
 
 def test_compare_shows_only_differing_params(make_run):
-    make_run(0.91, units=64)
-    make_run(0.95, units=128)
-    make_run(0.93, units=256)
+    run_ids = [make_run(0.91, units=64), make_run(0.95, units=128), make_run(0.93, units=256)]
     result = runner.invoke(app, ["compare", "--format", "csv"])
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
@@ -195,6 +193,7 @@ def test_compare_shows_only_differing_params(make_run):
     assert rows[0].startswith("| run_id | run_name |") and len(rows) == 4
     result = runner.invoke(app, ["compare"])
     assert result.exit_code == 0 and "3 finished runs" in result.stdout
+    assert all(run_id[:8] in result.stdout for run_id in run_ids)  # runs apart even when their names repeat
     narrow = runner.invoke(app, ["compare"], env={"COLUMNS": "60"})
     assert narrow.exit_code == 0 and max(len(line) for line in narrow.stdout.splitlines()) <= 60, narrow.stdout
     assert "accuracy" in narrow.stdout and "0.9500" in narrow.stdout  # the headline metric, not cut

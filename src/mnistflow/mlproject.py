@@ -7,6 +7,7 @@ into the run that `mlflow run` created (they find it through MLFLOW_RUN_ID).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from types import MappingProxyType
@@ -43,18 +44,32 @@ def given_parameters(arguments: list[str]) -> dict[str, str]:
 
 
 def dvc_command(entry: str, arguments: list[str]) -> list[str]:
-    """`dvc exp run` for an entry point, with `-S` for each parameter given a value."""
-    command = ["dvc", "exp", "run", "--force", *ENTRY_STAGES[entry]]
+    """`dvc exp run` for an entry point, with `-S` for each parameter given a value, in a temporary copy of the
+    project: the workspace's params.yaml and outs stay as they are (`dvc exp apply` brings the experiment's)."""
+    command = ["dvc", "exp", "run", "--temp", "--force", *ENTRY_STAGES[entry]]
     for name, value in given_parameters(arguments).items():
         if value:
             command += ["-S", f"{PARAMETERS[name]}={value}"]
     return command
 
 
+def _check_experiment(run_id: str) -> None:
+    from mnistflow import tracking
+    from mnistflow.core import paths
+    from mnistflow.core.params import load_params
+
+    root = tracking.require_project_root()
+    experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or load_params(root / paths.PARAMS).tracking.experiment
+    tracking.use_store(root)
+    tracking.check_run_experiment(run_id, experiment)
+
+
 @one_line_errors
 def main(argv: list[str] | None = None) -> None:
     entry, *arguments = sys.argv[1:] if argv is None else argv
     command = dvc_command(entry, arguments)
+    if os.environ.get("MLFLOW_RUN_ID"):
+        _check_experiment(os.environ["MLFLOW_RUN_ID"])
     print(" ".join(command), file=sys.stderr)
     raise SystemExit(subprocess.run(command).returncode)
 

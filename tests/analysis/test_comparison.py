@@ -62,11 +62,11 @@ def test_a_terminal_gets_the_run_the_metrics_and_the_most_varied_params_that_fit
     table = comparison_table(runs, ["model.arch", "train.seed", *params])
     fitted = fit_to_width(table, ["model.arch", "train.seed", *params], 80)
     names = [name for name, _, _ in fitted.columns]
-    assert names[:4] == ["run_name", "test/accuracy", "test/macro_f1", "train/final_collapsed_classes"]
-    assert names[4] == "model.arch"
+    assert names[:5] == ["run_id", "run_name", "test/accuracy", "test/macro_f1", "train/final_collapsed_classes"]
+    assert names[5] == "model.arch"
     assert 1 + sum(width + 3 for _, _, width in fitted.columns) <= 80
-    assert set(names[4:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out
+    assert set(names[5:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out
     assert fitted.left_out[-1] == "train.seed"  # two values: shown after the params with three
     assert dict((name, header) for name, header, _ in fitted.columns)["model.arch"] == "arch"
-    assert [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 400).columns][4:] == [
+    assert [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 400).columns][5:] == [
         "model.arch", *sorted(params), "train.seed"]  # ties: by name

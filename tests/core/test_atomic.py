@@ -52,3 +52,26 @@ def test_a_full_disk_names_the_file_being_written(tmp_path, writer):
         full.flush()
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
     assert str(target) in str(raised.value) and not target.exists()
+
+
+def test_temporaries_of_a_process_that_is_gone_are_removed_and_a_living_ones_kept(tmp_path):
+    """`kill -9` during train leaves `.model.keras.<pid>.XXXX.keras`: the next write beside it removes it."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    stale = [tmp_path / f".model.keras.{dead_pid}.abcd1234.keras", tmp_path / ".model.keras.k2j3h4g5.keras"]
+    stale_folder = tmp_path / f".prepared.{dead_pid}.x1y2z3"
+    living = tmp_path / f".model.keras.{os.getpid()}.efgh5678.keras"
+    for path in (*stale, living):
+        path.write_bytes(b"")
+    (stale_folder / "inner").mkdir(parents=True)
+    other = tmp_path / "model.keras.notes"
+    other.write_text("a file of the user's")
+
+    temporary = atomic.temporary_sibling(tmp_path / "model.keras")
+    atomic.temporary_directory(tmp_path / "prepared")
+    assert not any(path.exists() for path in (*stale, stale_folder))
+    assert living.exists() and other.exists() and temporary.exists()
+    assert temporary.name.startswith(f".model.keras.{os.getpid()}.")

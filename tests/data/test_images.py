@@ -123,3 +123,19 @@ def test_every_pillow_mode_is_read_by_its_own_range(tmp_path):
         expected = (gray > 127) * 255.0 if mode == "1" else gray
         assert np.abs(read - expected).max() <= 1.0, mode
         assert images.frame(read).pieces >= 1, mode
+
+
+@pytest.mark.parametrize("side", [280, 560])
+def test_a_one_drawn_with_a_one_pixel_pen_keeps_its_ink_when_framed(tmp_path, side):
+    """Shrunk to 20x20, a 1-pixel line of a large drawing would fade below the ink level ("no ink found")."""
+    from PIL import ImageDraw
+
+    drawing = Image.new("L", (side, side), 255)
+    pen, step = ImageDraw.Draw(drawing), side / 28
+    pen.line([(14 * step, 4 * step), (14 * step, 24 * step)], fill=0, width=1)  # the stem
+    pen.line([(14 * step, 4 * step), (11 * step, 7 * step)], fill=0, width=1)  # the flag
+    drawing.save(tmp_path / "one.png")
+    framed = load_framed(tmp_path / "one.png")[0]
+    assert framed.pixels.max() > 200 and (framed.pixels > 127).sum() >= 15
+    rows, columns = np.nonzero(framed.pixels > 127)
+    assert np.ptp(rows) >= 15 and np.ptp(columns) <= 8  # tall and narrow: a 1

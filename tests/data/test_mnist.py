@@ -39,6 +39,15 @@ def test_missing_file(tmp_path):
         mnist.load_mnist(tmp_path / "none.npz")
 
 
+def test_a_link_to_a_device_or_nowhere_says_what_it_is(tmp_path):
+    (tmp_path / "zero.npz").symlink_to("/dev/zero")
+    with pytest.raises(DataError, match=r"zero.npz: a device or pipe, not a regular file \(a link to /dev/zero\)"):
+        mnist.read_npz(tmp_path / "zero.npz")
+    (tmp_path / "dangling.npz").symlink_to(tmp_path / "gone.npz")
+    with pytest.raises(DataError, match=r"dangling.npz: data file not found \(a link to .*gone.npz\)"):
+        mnist.read_npz(tmp_path / "dangling.npz")
+
+
 def test_truncated_file(tmp_path):
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(RAW_DATA.read_bytes()[:100_000])

@@ -192,3 +192,24 @@ def test_a_read_only_store_is_one_line(tmp_path):
     error = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(error) == 1 and "mlflow.db" in error[0] and "readonly database" in error[0], result.stderr[:3000]
     assert "Traceback" not in result.stderr, result.stderr[:4000]
+
+
+# The stage as DVC runs it (python -m), with a SIGTERM sent from inside its exit: an atexit hook runs after the
+# module's code, where TensorFlow's teardown is on a real run.
+SIGNAL_DURING_EXIT = """
+import atexit, os, runpy, signal, sys, time
+atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(0.5)))
+sys.argv = ["prepare", *sys.argv[1:]]
+runpy.run_module("mnistflow.stages.prepare", run_name="__main__")
+"""
+
+
+def test_a_sigterm_while_a_finished_stage_exits_leaves_it_finished(tmp_path):
+    import subprocess
+
+    params = write_yaml(tmp_path / "params.yaml", small_params())
+    result = subprocess.run([sys.executable, "-c", SIGNAL_DURING_EXIT, "--params", str(params), "--raw",
+                             str(RAW_DATA), "--out", str(tmp_path / "prepared")],
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr[-2000:]
+    assert (tmp_path / "prepared" / "train.npz").is_file()

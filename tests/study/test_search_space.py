@@ -48,12 +48,25 @@ def test_a_bad_dimension_is_one_line_naming_it(tmp_path, entry, message):
     ("space: {train.epochs: {low: 1, high: 2}}\npruning: {pruner: hyperband}\n", "pruning.pruner must be one of"),
     ("space: {train.epochs: {low: 1, high: 2}}\npruning: {collapse_epochs: -1}\n", "collapse_epochs must be"),
     ("space: {train.epochs: {low: 1, high: 2}}\npruning: {patience: 3}\n", "pruning: unknown key 'patience'"),
-    ("base: {train.epochs: 0}\nspace: {model.mlp.units: {low: 8, high: 16}}\n", "train.epochs"),
+    ("base: {train.epochs: 0}\nspace: {model.mlp.units: {low: 8, high: 16}}\n", "base: train.epochs"),
+    ("base: {train.epochz: 3}\nspace: {model.mlp.units: {low: 8, high: 16}}\n", "base: unknown param 'train.epochz'"),
+    ("space: {train.loss: {choices: [[a, b]]}}\n", "choices must be at most 100 numbers, strings"),
+    ("space: {train.epochs: {choices: [" + ", ".join(["1"] * 101) + "]}}\n", "choices must be at most 100"),
 ])
 def test_a_bad_tune_file_is_one_line(tmp_path, text, message):
     with pytest.raises(ParamsError, match="tune.yaml: ") as raised:
         _space(tmp_path, text)
     assert message in str(raised.value)
+
+
+def test_a_yaml_anchor_bomb_in_choices_is_one_line_at_once(tmp_path):
+    """Nine nested aliases stand for 10^9 strings: refused before Optuna sees (and warns about) any of them."""
+    bomb = "&a0 [" + ", ".join(["x"] * 10) + "]"
+    for level in range(1, 9):
+        bomb = f"&a{level} [{bomb}, " + ", ".join([f"*a{level - 1}"] * 9) + "]"
+    text = f"space: {{train.loss: {{choices: [{bomb}]}}}}\n"
+    with pytest.raises(ParamsError, match="choices must be at most 100"):
+        _space(tmp_path, text)
 
 
 def test_both_architectures_sample_only_their_own_params(tmp_path):

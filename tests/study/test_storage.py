@@ -38,5 +38,20 @@ def test_an_unusable_storage_is_one_line(tmp_path):
     with pytest.raises(TrackingError, match="optuna storage sqlite:///.*/missing/optuna.db is not usable: "):
         open_storage(f"sqlite:///{tmp_path / 'missing' / 'optuna.db'}")
     (tmp_path / "garbage.db").write_text("not a database")
-    with pytest.raises(TrackingError, match="garbage.db is not usable: .*set MNISTFLOW_OPTUNA_STORAGE"):
+    with pytest.raises(TrackingError, match="garbage.db is damaged .*set MNISTFLOW_OPTUNA_STORAGE"):
         open_storage(f"sqlite:///{tmp_path / 'garbage.db'}")
+
+
+def test_a_damaged_storage_is_one_line_before_the_study_opens(tmp_path):
+    """A page of the file overwritten: SQLite's quick check names it, where Optuna would fail mid-study."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    data = bytearray((tmp_path / "optuna.db").read_bytes())
+    data[4096:8192] = b"\x55" * 4096  # the second page: a b-tree page of one of Optuna's tables
+    (tmp_path / "optuna.db").write_bytes(bytes(data))
+    with pytest.raises(TrackingError, match=r"optuna.db is damaged \(.+\); move it away to start afresh") as raised:
+        open_storage(url)
+    assert "\n" not in str(raised.value)

@@ -47,3 +47,18 @@ def test_a_study_prints_no_tensorflow_start_up_lines(tmp_path):
     prefixes = ("I0000", "E0000", "W0000", "WARNING: All log messages")
     noise = [line for line in result.stderr.splitlines() if line.startswith(prefixes)]
     assert not noise, noise
+
+
+def test_a_job_whose_study_is_gone_ends_its_run_killed(store):
+    """A study killed just as a worker starts a run: the report to it fails, and the run ends KILLED, not FAILED."""
+    import multiprocessing
+
+    from mnistflow.study.workers import run_job, run_reporter
+
+    experiment_id = tracking.connect("gone")
+    study_end, worker_end = multiprocessing.Pipe()
+    study_end.close()
+    context = StudyContext(small_params(), str(RAW_DATA), store, "gone", "")
+    row = run_job(Job("u16", {}, 1), context, {}, None, run_reporter(worker_end))  # type: ignore[arg-type]
+    assert row["status"] == "KILLED"
+    assert [run.info.status for run in MlflowClient().search_runs([experiment_id])] == ["KILLED"]

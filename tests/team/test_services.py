@@ -80,3 +80,25 @@ def test_status_and_stop_follow_a_servers_workers_after_its_leader_is_killed_and
     finally:
         team("stop", folder=folder)
         process.stop_process_group(server.pid, 5)
+
+
+def test_a_stack_on_every_interface_warns_and_answers_requests_addressed_to_this_machines_name(tmp_path):
+    import socket
+
+    port = free_port()
+    started = team("start", "--host", "0.0.0.0", "--port", str(port), "--s3-port", str(free_port()),
+                   folder=tmp_path / "stack")
+    try:
+        assert started.returncode == 0, started.stderr
+        name = socket.gethostname()
+        assert started.stderr.count("\n") == 1 and started.stderr.startswith(
+            f"warning: --host 0.0.0.0: the MLflow server answers anyone who reaches port {port} of this machine, "
+            "with no login"), started.stderr
+        assert started.stderr.endswith(f"teammates use MLFLOW_TRACKING_URI=http://{name}:{port}\n")
+        assert started.stdout.splitlines()[-1] == f"export MLFLOW_TRACKING_URI=http://127.0.0.1:{port}"
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=1",
+                                         headers={"Host": f"{name}:{port}"})  # as a teammate's client sends it
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        team("stop", folder=tmp_path / "stack")

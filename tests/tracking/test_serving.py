@@ -118,3 +118,23 @@ def _wait_until_listening(port: int, server: subprocess.Popen, seconds: float = 
         assert server.poll() is None, server.stdout.read()[-3000:]
         assert time.monotonic() < deadline, "server did not come up"
         time.sleep(0.2)
+
+
+def test_a_champion_whose_files_are_gone_is_one_line_in_predict_and_serve(make_run, store, tmp_path):
+    import shutil
+
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    make_run(0.9)
+    runner = CliRunner()
+    assert runner.invoke(app, ["register"]).exit_code == 0
+    files = ModelsArtifactRepository.get_underlying_uri("models:/mnist-digits@champion").removeprefix("file://")
+    shutil.rmtree(files)
+    expected = (f"error: cannot load model 'models:/mnist-digits@champion': its files are gone from the artifact "
+                f"store ({files} does not exist); pass --model-uri runs:/<run id>/model to use another run's model\n")
+    predicted = runner.invoke(app, ["predict", str(tmp_path / "x.png")])
+    assert (predicted.exit_code, predicted.stderr) == (2, expected)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    served = subprocess.run(["mnistflow", "serve", "--port", str(free_port())], env=environment, capture_output=True,
+                            text=True, timeout=300)
+    assert (served.returncode, served.stderr) == (2, "model: mnist-digits v1 @champion\n" + expected)

@@ -215,6 +215,24 @@ def test_mlflow_run_entry_point_passes_parameters_to_the_pipeline(project):
     assert compared.returncode == 0 and "test/accuracy" in compared.stdout.splitlines()[0], compared.stderr
 
 
+def test_mlflow_run_leaves_the_workspace_and_refuses_another_experiment_in_one_line(project):
+    params_before = (project / "params.yaml").read_text()
+    environment = tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
+    result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow",
+                             "-P", "epochs=1", "-P", "units=20"], cwd=project, capture_output=True, text=True,
+                            env=environment, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (project / "params.yaml").read_text() == params_before
+    default = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "-P", "epochs=1"], cwd=project,
+                             capture_output=True, text=True, env=environment, timeout=900)
+    assert default.returncode != 0
+    assert "error: run " in default.stderr and (
+        "is in experiment 'Default', where `mnistflow compare` and `register` do not look; start it with "
+        "`mlflow run . --experiment-name mnistflow ...`") in default.stderr, default.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    assert [run.info.status for run in client.search_runs(["0"])] == ["FAILED"]  # mlflow run ends its own run
+
+
 def test_mlflow_run_honours_an_edited_params_file(project):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["model"]["mlp"]["units"] = 20

@@ -51,7 +51,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-HEADERS = {"run_name": "run", "test/accuracy": "test accuracy", "test/macro_f1": "test macro F1",
+HEADERS = {"run_id": "run", "run_name": "name", "test/accuracy": "test accuracy", "test/macro_f1": "test macro F1",
            "test/loss": "test loss", "train/final_collapsed_classes": "collapsed classes",
            "train/epochs_collapsed": "epochs collapsed"}  # headers wrap between words in a terminal
 CELL_PADDING = 3  # a column's two spaces of padding and its border
@@ -69,20 +69,21 @@ class Fitted:
 
 
 def fit_to_width(table: pd.DataFrame, params: list[str], width: int) -> Fitted:
-    """The run, then the key metrics, then as many of the params that differ as fit in `width` characters
+    """The run's id (names repeat: `dvc repro mlp seed=1`) and name, then the key metrics, then as many of the
+    params that differ as fit in `width` characters
     (the architecture first, then the params with the most distinct values). Run names are cut to what the
     metrics leave (at most MAX_RUN_NAME). A param's header drops its section when that keeps it unique
     (`model.mlp.units` -> `mlp.units`)."""
     metrics = [name for name in KEY_METRICS if name in table.columns]
     shown_params = sorted((name for name in table.columns if name in params),  # the most varied first
                           key=lambda name: (name not in ALWAYS_SHOWN, -table[name].astype(str).nunique(), name))
-    headers = {**{name: HEADERS[name] for name in ["run_name", *metrics]}, **short_headers(shown_params)}
-    widths = {name: column_width(table, name, headers[name]) for name in [*metrics, *shown_params]}
-    used = 1 + sum(widths[name] for name in metrics)
-    widths["run_name"] = min(column_width(table, "run_name", "run"), max(MIN_RUN_NAME, width - used - CELL_PADDING)
+    headers = {**{name: HEADERS[name] for name in ["run_id", "run_name", *metrics]}, **short_headers(shown_params)}
+    widths = {name: column_width(table, name, headers[name]) for name in ["run_id", *metrics, *shown_params]}
+    used = 1 + sum(widths[name] for name in ["run_id", *metrics])
+    widths["run_name"] = min(column_width(table, "run_name", "name"), max(MIN_RUN_NAME, width - used - CELL_PADDING)
                              + CELL_PADDING)
     used += widths["run_name"]
-    columns, left_out = ["run_name", *metrics], []
+    columns, left_out = ["run_id", "run_name", *metrics], []
     for name in shown_params:
         if used + widths[name] <= width:
             columns.append(name)

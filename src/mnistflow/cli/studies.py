@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +16,8 @@ from rich.console import Console
 from mnistflow.cli.options import DataOption, Executor, ExperimentOption, study_data
 from mnistflow.core import paths
 from mnistflow.core.errors import UsageError, one_line_errors
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a tune's name names its lock file in the project
 
 
 @one_line_errors
@@ -63,8 +66,13 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
          executor: Annotated[Executor, typer.Option(
              help="local processes, or Ray (RAY_ADDRESS or a local instance)")] = Executor.process,
          params: Annotated[Path, typer.Option(help="the params file under the configurations")] = paths.PARAMS,
+         output: Annotated[Path | None, typer.Option(
+             help="where the best trial's configuration goes (default: configs/tuned.yaml)")] = None,
+         overwrite: Annotated[bool, typer.Option(
+             "--overwrite", help="replace a configuration that another tune wrote to --output")] = False,
          data: DataOption = None, experiment: ExperimentOption = None) -> None:
-    """Search the tune file with Optuna, pruning a trial once a class collapses; the best -> configs/tuned.yaml."""
+    """Search the tune file with Optuna, pruning a trial once a class collapses; the best -> configs/tuned.yaml
+    (`mnistflow experiment tuned` re-runs it)."""
     from mnistflow.core.params import read_params
     from mnistflow.data import review
     from mnistflow.study.search_space import read_search_space
@@ -75,17 +83,20 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
 
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
+    if not STUDY_NAME.fullmatch(name):
+        raise UsageError(f"--name must be 1-64 letters, digits, '.', '_' or '-' and start with a letter or digit, "
+                         f"got {name!r}")
     raw_params, parsed = read_params(params)
     space = read_search_space(tune_file, raw_params)
     root = require_project_root()
     with tempfile.TemporaryDirectory() as scratch:
         location, local_data = study_data(data, root, Path(scratch))
         review_rows = review.project_rows(paths.optional_review_file(root), local_data)
-    request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value)
+    request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value, overwrite)
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"tune {name}: {trials} trials on {workers} workers, storage {request.storage_url}")
     run_tune(request, raw_params, location, experiment or parsed.tracking.experiment,
-             paths.config_file("tuned", root), console, review_rows)
+             output or paths.config_file("tuned", root), console, review_rows)
 
 
 @one_line_errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -43,12 +44,39 @@ def naming(path: str | Path) -> Iterator[None]:
 
 
 def temporary_sibling(path: str | Path) -> Path:
-    """A new, empty temporary file beside `path` (same folder, so a rename into place is atomic)."""
+    """A new, empty temporary file beside `path` (same folder, so a rename into place is atomic), named with
+    this process's id; those of processes that are gone (killed with -9) are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    remove_stale_siblings(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=path.suffix)
     os.close(handle)
     return Path(temporary)
+
+
+def remove_stale_siblings(path: Path) -> list[Path]:
+    """Remove the temporary files and folders beside `path` that a process which is gone left behind."""
+    stale = [sibling for sibling in path.parent.glob(f".{glob.escape(path.name)}.*")
+             if not _process_alive(sibling.name[len(path.name) + 2:].partition(".")[0])]
+    for sibling in stale:
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+    return stale
+
+
+def _process_alive(pid: str) -> bool:
+    """Whether the process of a temporary's name runs; a name without one (an older version's) counts as gone."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def move_into_place(moves: dict[Path, Path], mode: int | None = None) -> None:
@@ -77,7 +105,8 @@ def temporary_directory(path: str | Path) -> Path:
     """A new, empty temporary folder beside `path`, to be moved onto it by `replace_directory`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    remove_stale_siblings(path)
+    return Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}."))
 
 
 def replace_directory(temporary: Path, path: str | Path) -> None:
@@ -85,7 +114,7 @@ def replace_directory(temporary: Path, path: str | Path) -> None:
     path = Path(path)
     os.chmod(temporary, 0o777 & ~_umask())
     if path.exists():
-        retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+        retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.old."))
         os.replace(path, retired / path.name)
         os.replace(temporary, path)
         shutil.rmtree(retired, ignore_errors=True)

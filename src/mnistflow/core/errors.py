@@ -8,6 +8,7 @@ exits 130 and SIGTERM 143, each with one line. Everything else is a bug and keep
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
@@ -86,6 +87,16 @@ def _report_interrupt(message: str, code: int) -> SystemExit:
     ignore_further_signals()
     print(message, file=sys.stderr)
     return SystemExit(code)
+
+
+def run_as_program(main: Callable[[], None]) -> None:
+    """A stage run as a program (`python -m`). Once `main` has returned, its outs are in place and its run has
+    ended, so a Ctrl-C or SIGTERM while the interpreter exits (TensorFlow's teardown takes a second) is ignored:
+    the stage exits 0 instead of dying with 143 and no line, which would fail a complete stage under DVC."""
+    signal.signal(signal.SIGTERM, raise_terminated)  # `main` restores this, so that no default handler kills us
+    with contextlib.suppress(KeyboardInterrupt, Terminated):  # arrived just after `main` returned (inside, `main`
+        main()                                                 # reports it)
+    ignore_further_signals()
 
 
 def one_line_errors(main: Callable[..., None]) -> Callable[..., None]:

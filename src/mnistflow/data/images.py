@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
-from skimage import filters, measure
+from skimage import filters, measure, morphology
 
 from mnistflow.core.errors import ImageFileError
 
 WORKING_SIDE = 160  # photos are cleaned at this size: plenty for a 20x20 digit, fast for any photo
 PHOTO_SIDE = 64  # smaller images are drawn digits (MNIST's own are 28x28): no background to remove
 MIN_COMPONENT_SHARE = 0.15  # a stroke piece smaller than this share of the largest one is noise
+MIN_FRAMED_STROKE = 2.5  # pixels: a stroke too thin to keep its ink in the 20x20 box is widened to this
+FAINT_FRAME = 127.0  # a framed digit whose brightest pixel is below this lost its ink in the shrinking
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +90,13 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     rows, columns = np.nonzero(digit)
     digit = digit[rows.min():rows.max() + 1, columns.min():columns.max() + 1]
     scale = 20.0 / max(digit.shape)
+    framed = _resized_and_centred(digit, scale)
+    if framed.max() <= FAINT_FRAME:  # strokes too thin to survive the shrinking: widen them, then frame again
+        framed = _resized_and_centred(_thickened(digit, MIN_FRAMED_STROKE / scale), scale)
+    return framed
+
+
+def _resized_and_centred(digit: np.ndarray, scale: float) -> np.ndarray:
     size = (max(1, round(digit.shape[1] * scale)), max(1, round(digit.shape[0] * scale)))
     resized = np.asarray(Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS),
                          np.float32)
@@ -97,6 +106,17 @@ def _fit_and_centre(digit: np.ndarray) -> np.ndarray:
     centre_row, centre_column = ndimage.center_of_mass(frame)
     shifted = ndimage.shift(frame, (14.0 - centre_row, 14.0 - centre_column), order=1, mode="constant")
     return np.clip(shifted, 0, 255).astype(np.float32)
+
+
+def _thickened(digit: np.ndarray, width: float) -> np.ndarray:
+    """Strokes thinner than `width` pixels widened to it, so that shrinking them to 20x20 keeps their ink (a pen
+    line 1 pixel wide in a 280-pixel drawing would fade to a tenth of its brightness)."""
+    ink = digit > 0.5 * digit.max()
+    length = morphology.skeletonize(ink).sum()
+    thickness = ink.sum() / max(length, 1)
+    if thickness >= width:
+        return digit
+    return ndimage.grey_dilation(digit, footprint=morphology.disk(int(np.ceil((width - thickness) / 2))))
 
 
 MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel photo frames in about a second; larger ones are refused unread

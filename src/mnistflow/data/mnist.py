@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import zipfile
 import zlib
 from pathlib import Path
@@ -43,7 +44,7 @@ class Split:
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise DataError(f"{path}: data file not found")
+        raise DataError(f"{path}: {_not_a_file(path)}")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -52,6 +53,15 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError) as error:
         raise DataError(f"{path}: not a readable .npz archive ({error})") from None
+
+
+def _not_a_file(path: Path) -> str:
+    """Why `path` is no data file: missing, a dangling link, or something other than a regular file."""
+    target = f" (a link to {os.readlink(path)})" if path.is_symlink() else ""
+    if not path.exists():
+        return f"data file not found{target}"
+    kind = "a folder" if path.is_dir() else "a device or pipe, not a regular file"
+    return f"{kind}{target}; expected an .npz archive"
 
 
 def verify_arrays(arrays: dict[str, np.ndarray], source: str, check_hashes: bool = True) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mnistflow.core import atomic, process
-from mnistflow.core.errors import one_line_errors
+from mnistflow.core.errors import one_line_errors, run_as_program
 from mnistflow.core.params import load_params
 from mnistflow.data import mnist
 
@@ -64,4 +64,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_as_program(main)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistflow.core import atomic, paths, process, runtime
-from mnistflow.core.errors import DataError, one_line_errors
+from mnistflow.core.errors import DataError, one_line_errors, run_as_program
 from mnistflow.core.params import load_params
 from mnistflow.data import mnist
 
@@ -117,4 +117,4 @@ def _move_into_place(files: dict[Path, Path], folders: dict[Path, Path]) -> None
 
 
 if __name__ == "__main__":
-    main()
+    run_as_program(main)

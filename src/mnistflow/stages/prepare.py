@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from mnistflow.core import atomic
-from mnistflow.core.errors import one_line_errors
+from mnistflow.core.errors import one_line_errors, run_as_program
 from mnistflow.core.params import load_params
 from mnistflow.data import mnist, review
 
@@ -46,4 +46,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_as_program(main)

@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from mnistflow.core import atomic, process, runtime
-from mnistflow.core.errors import one_line_errors
+from mnistflow.core.errors import one_line_errors, run_as_program
 from mnistflow.core.params import load_params
 from mnistflow.data import mnist, review
 
@@ -77,4 +77,4 @@ def _finish(outs: dict[Path, Path], run_file: str, run_id: str) -> None:
     atomic.write_json(run_file, {"run_id": run_id})
 
 if __name__ == "__main__":
-    main()
+    run_as_program(main)

@@ -25,6 +25,7 @@ from mnistflow.core.params import MAX_SEED, apply_overrides, of_other_architectu
 
 PRUNERS = ("median", "halving", "none")
 ARCH_KEY = "model.arch"
+MAX_CHOICES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +92,14 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
     return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0]) % (MAX_SEED + 1)
 
 
+def _of_one_architecture(dotted: str) -> bool:
+    return of_other_architecture(dotted, "")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
 def _dimension(path: Path, name: str, spec: Any) -> Dimension:
     where = f"{path}: space.{name}"
     if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
@@ -101,6 +110,8 @@ def _dimension(path: Path, name: str, spec: Any) -> Dimension:
     if "choices" in spec:
         if not isinstance(spec["choices"], list) or not spec["choices"]:
             raise ParamsError(f"{where}: choices must be a non-empty list")
+        if len(spec["choices"]) > MAX_CHOICES or not all(_is_scalar(choice) for choice in spec["choices"]):
+            raise ParamsError(f"{where}: choices must be at most {MAX_CHOICES} numbers, strings, booleans or nulls")
         return Dimension(name, choices=tuple(spec["choices"]))
     low, high, log = spec["low"], spec["high"], spec.get("log", False)
     if not all(isinstance(bound, int | float) and not isinstance(bound, bool) and math.isfinite(bound)
@@ -145,6 +156,10 @@ def read_search_space(path: Path, raw_params: dict) -> SearchSpace:
         raise ParamsError(f"{path}: seed must be an integer in 0-{MAX_SEED}, got {seed!r}")
     if not isinstance(base, dict) or not isinstance(space, dict) or not space:
         raise ParamsError(f"{path}: base must be a mapping and space a non-empty mapping of dotted params")
+    try:  # an architecture's own params are checked with the architectures sampled, below
+        apply_overrides(raw_params, {key: value for key, value in base.items() if not _of_one_architecture(key)})
+    except ParamsError as error:
+        raise ParamsError(f"{path}: base: {error}") from None
     dimensions = tuple(_dimension(path, name, value) for name, value in space.items())
     searched = SearchSpace(seed, base, dimensions, _pruning(path, spec.get("pruning")))
     _check_against_params(path, searched, raw_params)

@@ -4,6 +4,7 @@ store is, so that two processes never migrate it at once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,27 @@ def open_storage(url: str) -> Any:
         if not database.parent.is_dir():
             raise TrackingError(f"optuna storage {url} is not usable: {database.parent} is not a folder")
         with file_lock(database.with_name(database.name + ".lock")):
+            _check_intact(database)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except TrackingError:
         raise
     except Exception as error:  # any database failure means the same thing to the user
         raise TrackingError(f"optuna storage {url} is not usable: {describe(error)} (set {STORAGE_VARIABLE} "
                             "to another database)") from None
+
+
+def _check_intact(database: Path) -> None:
+    """SQLite's quick check of an existing file: a damaged page fails here, not in the middle of a study."""
+    import sqlite3
+
+    if not database.is_file():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+            problem = connection.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as error:
+        problem = str(error)
+    if problem != "ok":
+        first_line = problem.replace("*** in database main ***", "").strip().splitlines()[0]
+        raise TrackingError(f"optuna storage {database} is damaged ({first_line}); move it away to start "
+                            f"afresh, or set {STORAGE_VARIABLE} to another database")

@@ -3,20 +3,23 @@ Optuna's pictures, the best configuration)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from mnistflow.core.errors import ParamsError
+from mnistflow.core.errors import ParamsError, TrackingError
 from mnistflow.study import pruning
 from mnistflow.study.tuning import (
     PARENT_ATTRIBUTE,
     TrialSource,
     TuneRequest,
+    check_tuned_output,
     ended_trials,
     fail_stale_trials,
     open_study,
@@ -98,6 +101,20 @@ def log_results(study: Any, seconds: float) -> None:
     tracking.log_metrics(study_metrics(study, seconds))
 
 
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Optuna's storage failing mid-study (a damaged page, a full disk, a lost server) is one line naming it."""
+    import optuna
+
+    from mnistflow.tracking.store import describe
+
+    try:
+        yield
+    except optuna.exceptions.StorageInternalError as error:
+        cause = describe(error.__cause__) if error.__cause__ else str(error)
+        raise TrackingError(f"optuna storage {url} failed: {cause}") from None
+
+
 def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment: str, tuned_path: Path,
              console: Console, review_rows: tuple = ()) -> Any:
     """Run (or resume) a tune study under one parent run; write the best trial to `tuned_path`."""
@@ -108,8 +125,14 @@ def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment:
 
     root = tracking.require_project_root()
     default_arch = raw_params.get("model", {}).get("arch", "mlp")
-    with file_lock(root / f".mnistflow-tune-{request.name}.lock"):
+    busy = (f"tune study {request.name!r} is running in another process of this project; wait for it to end, "
+            "or start another with --name")
+    with file_lock(root / f".mnistflow-tune-{request.name}.lock", busy), storage_errors(request.storage_url):
+        if not request.resume:
+            check_tuned_output(tuned_path, None, request.overwrite)
         study = open_study(request, default_arch)
+        if request.resume:
+            check_tuned_output(tuned_path, study.user_attrs.get(PARENT_ATTRIBUTE), request.overwrite)
         count = request.trials - ended_trials(study)
         experiment_id = tracking.connect(experiment)
         parent_id = study.user_attrs.get(PARENT_ATTRIBUTE) if request.resume else None

@@ -40,6 +40,7 @@ class TuneRequest:
     resume: bool
     workers: int
     executor: str = "process"
+    overwrite: bool = False  # replace a tuned configuration that another tune wrote
 
 
 def open_study(request: TuneRequest, default_arch: str) -> Any:
@@ -159,23 +160,35 @@ def best_trial(study: Any) -> Any | None:
     return max(complete, key=lambda trial: (trial.value, -trial.number)) if complete else None
 
 
-def tuned_config(trial: Any, space: SearchSpace, name: str, default_arch: str) -> str:
-    """configs/tuned.yaml: the best trial's overrides and seed, so `mnistflow experiment tuned` re-runs it."""
+def tuned_config(trial: Any, space: SearchSpace, name: str, default_arch: str, parent_id: str, stem: str) -> str:
+    """configs/<stem>.yaml: the best trial's overrides and seed, so `mnistflow experiment <stem>` re-runs it."""
     import optuna
 
     overrides = {**space.suggest(optuna.trial.FixedTrial(trial.params), default_arch),
                  "train.seed": trial.user_attrs["seed"]}
-    header = (f"# tuned: the best trial of `mnistflow tune --name {name}`: trial {trial.number}, validation "
-              f"accuracy {trial.value:.4f}, test accuracy {trial.user_attrs.get('test_accuracy', float('nan')):.4f}"
-              f", run {trial.user_attrs.get('run_id')}.\n# `mnistflow experiment tuned` re-runs it through dvc.\n")
+    test_accuracy = trial.user_attrs.get("test_accuracy", float("nan"))
+    header = (f"# tuned: the best trial of `mnistflow tune --name {name}` (tune run {parent_id}): "
+              f"trial {trial.number}, validation accuracy {trial.value:.4f}, test accuracy {test_accuracy:.4f}, "
+              f"run {trial.user_attrs.get('run_id')}.\n# `mnistflow experiment {stem}` re-runs it through dvc.\n")
     return header + yaml.safe_dump(overrides, sort_keys=False)
 
 
 def write_tuned_config(study: Any, space: SearchSpace, name: str, path: Path, default_arch: str) -> Any | None:
     trial = best_trial(study)
     if trial is not None:
-        atomic.write_text(path, tuned_config(trial, space, name, default_arch))
+        parent_id = study.user_attrs[PARENT_ATTRIBUTE]
+        atomic.write_text(path, tuned_config(trial, space, name, default_arch, parent_id, path.stem))
     return trial
+
+
+def check_tuned_output(path: Path, parent_id: str | None, overwrite: bool) -> None:
+    """Before any trial: a tuned configuration that another tune wrote is replaced only with --overwrite."""
+    if overwrite or not path.exists():
+        return
+    if parent_id and f"(tune run {parent_id})" in path.read_text(errors="replace").partition("\n")[0]:
+        return
+    raise ParamsError(f"{path} holds the best trial of another tune; write this one elsewhere with --output "
+                      "(e.g. configs/tuned-quick.yaml), or replace it with --overwrite")
 
 
 def study_metrics(study: Any, seconds: float) -> dict[str, float]:

@@ -90,6 +90,19 @@ def _setup_worker(context: StudyContext) -> dict:
         return mnist.load_mnist(datasets.fetch(context.data_path, Path(folder)))
 
 
+def run_reporter(connection: multiprocessing.connection.Connection) -> Callable[[str], None]:
+    """Tell the study which run a job has started; a study that is gone (its end of the pipe closed) ends the
+    run KILLED, as the SIGTERM that the kernel sends along would."""
+
+    def report(run_id: str) -> None:
+        try:
+            connection.send(("run", run_id))
+        except (BrokenPipeError, ConnectionResetError):
+            raise Terminated("the study is gone") from None
+
+    return report
+
+
 def worker_main(context: StudyContext, connection: multiprocessing.connection.Connection, parent_pid: int) -> None:
     """A local worker: receive jobs until told to stop; report each run's id as it starts, then its row."""
     die_with_parent(parent_pid)
@@ -101,7 +114,7 @@ def worker_main(context: StudyContext, connection: multiprocessing.connection.Co
 
         arrays, compiled_models = _setup_worker(context), CompiledModels()  # this worker's, reused by its jobs
         while (job := connection.recv()) is not None:
-            row = run_job(job, context, arrays, compiled_models, lambda run_id: connection.send(("run", run_id)))
+            row = run_job(job, context, arrays, compiled_models, run_reporter(connection))
             connection.send(("row", row))
             if row["status"] == "KILLED":
                 return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +46,10 @@ def start(folder: FolderOption = Path(".team"),
 
     running = stack.start(folder, host, s3_port, port, postgres_uri)
     print("\n".join(stack.status_lines(running)))
+    if host in stack.WILDCARD_HOSTS:
+        print(f"warning: --host {host}: the MLflow server answers anyone who reaches port {port} of this machine, "
+              f"with no login (the S3 gateway on port {s3_port} asks for its keys); teammates use "
+              f"MLFLOW_TRACKING_URI=http://{socket.gethostname()}:{port}", file=sys.stderr)
     root = project_root()
     if root is not None:  # this clone can push and pull at once, and its raw data is shared for a cluster
         write_dvc_local_config(root, REMOTE, running.store.url, stack_credentials(Path(running.folder), {}))

@@ -185,6 +185,24 @@ def server_environment(credentials: Credentials, store_url: str, backend_uri: st
     return environment
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]")
+
+
+def local_address(host: str) -> str:
+    """Where this machine reaches a service bound to `host`: loopback for an address of every interface."""
+    return "127.0.0.1" if host in WILDCARD_HOSTS else host
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """MLflow's server answers only requests addressed to loopback or a private IP (against DNS rebinding); one
+    bound to every interface also answers those addressed to this machine's name, which teammates use."""
+    if host not in WILDCARD_HOSTS:
+        return []
+    names = list(dict.fromkeys(["localhost", "127.0.0.1", socket.gethostname(), socket.getfqdn()]))
+    patterns = [*names, *(f"{name}:*" for name in names), "[::1]", "[[]::1]:*", "10.*", "172.*", "192.168.*"]
+    return ["--allowed-hosts", ",".join(patterns)]
+
+
 def start(folder: Path, host: str, s3_port: int, port: int, postgres_uri: str | None) -> Stack:
     """Start the store, then the server; on any failure stop what was started. One stack per folder."""
     folder = folder.resolve()
@@ -198,17 +216,18 @@ def start(folder: Path, host: str, s3_port: int, port: int, postgres_uri: str | 
     locks.make_locks(folder)
     (folder / "seaweedfs").mkdir(exist_ok=True)
     deadline = time.monotonic() + READY_SECONDS
+    local = local_address(host)
     store = launch(seaweed_command(folder, host, s3_port), {**os.environ, **locks.seaweed_environment(folder)},
-                   folder / "logs" / "seaweedfs.log", "object store", f"http://{host}:{s3_port}")
+                   folder / "logs" / "seaweedfs.log", "object store", f"http://{local}:{s3_port}")
     server = None
     try:
         wait_for_bucket(store, credentials, deadline)
         backend = postgres_uri or f"sqlite:///{folder / 'mlflow.db'}"
         command = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-                   "--artifacts-destination", ARTIFACTS]
+                   "--artifacts-destination", ARTIFACTS, *allowed_hosts(host)]
         environment = server_environment(credentials, store.url, backend)
         server = launch(command, environment, folder / "logs" / "mlflow.log", "tracking server",
-                        f"http://{host}:{port}")
+                        f"http://{local}:{port}")
         wait_for_health(server, port, deadline)
     except BaseException:
         for service in (server, store):

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         DESCRIPTION_TAG,
         active_run,
         append_description,
+        check_run_experiment,
         log_artifacts,
         log_datasets,
         log_dict,
@@ -41,7 +42,8 @@ COLLAPSED_TAG = "collapsed_classes"
 HOMES = {
     **dict.fromkeys(("MODEL_URI_TAG", "log_keras_model", "log_model_metrics"), "models"),
     **dict.fromkeys(("environment_tags", "log_provenance", "run_name"), "provenance"),
-    **dict.fromkeys(("DESCRIPTION_TAG", "active_run", "append_description", "log_artifacts", "log_datasets",
+    **dict.fromkeys(("DESCRIPTION_TAG", "active_run", "append_description", "check_run_experiment", "log_artifacts",
+                     "log_datasets",
                      "log_dict", "log_image", "log_metrics", "log_params", "log_table", "set_tags"), "runs"),
     **dict.fromkeys(("STORE_FAILURES", "connect", "describe", "use_store"), "store"),
 }
@@ -60,7 +62,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ("COLLAPSED_TAG", "DESCRIPTION_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError",
-           "active_run", "append_description", "connect", "describe", "environment_tags", "log_artifacts",
-           "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics", "log_model_metrics",
-           "log_params", "log_provenance", "log_table", "project_root", "require_project_root", "run_name",
-           "set_tags", "tracking_uri", "use_store")
+           "active_run", "append_description", "check_run_experiment", "connect", "describe", "environment_tags",
+           "log_artifacts", "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics",
+           "log_model_metrics", "log_params", "log_provenance", "log_table", "project_root", "require_project_root",
+           "run_name", "set_tags", "tracking_uri", "use_store")

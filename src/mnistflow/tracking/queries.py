@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 import mlflow.artifacts
@@ -87,7 +88,22 @@ def model_folder(uri: str) -> Path:
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except (MlflowException, OSError) as error:
-        raise TrackingError(f"cannot load model {uri!r}: {str(error).splitlines()[0]}") from None
+        raise TrackingError(f"cannot load model {uri!r}: {_why_not_loaded(uri, error)}") from None
+
+
+def _why_not_loaded(uri: str, error: Exception) -> str:
+    """A model whose files are gone from a local artifact store says where they were, and what to do."""
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+
+    try:
+        location = ModelsArtifactRepository.get_underlying_uri(uri) if uri.startswith("models:/") else uri
+    except MlflowException:
+        location = uri
+    files = urllib.parse.urlparse(location)
+    if files.scheme in ("", "file") and not Path(urllib.parse.unquote(files.path)).is_dir():
+        return (f"its files are gone from the artifact store ({urllib.parse.unquote(files.path)} does not exist); "
+                "pass --model-uri runs:/<run id>/model to use another run's model")
+    return str(error).splitlines()[0]
 
 
 def child_runs(experiment_id: str, parent_run_id: str) -> pd.DataFrame:

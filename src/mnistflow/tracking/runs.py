@@ -73,6 +73,18 @@ def _switch_to_experiment_of(run_id: str) -> None:
         raise TrackingError(f"unknown run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}") from None
 
 
+def check_run_experiment(run_id: str, experiment: str) -> None:
+    """A run made outside mnistflow (`mlflow run` without --experiment-name) must be in the project's
+    experiment, where `compare` and `register` look; else one line says how to run it."""
+    try:
+        found = mlflow.get_experiment(mlflow.get_run(run_id).info.experiment_id).name
+    except mlflow.exceptions.MlflowException:
+        raise TrackingError(f"unknown run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}") from None
+    if found != experiment:
+        raise TrackingError(f"run {run_id} is in experiment {found!r}, where `mnistflow compare` and `register` do "
+                            f"not look; start it with `mlflow run . --experiment-name {experiment} ...`")
+
+
 @contextlib.contextmanager
 def active_run(run_id: str | None = None, run_name: str | None = None, parent_run_id: str | None = None,
                tags: dict[str, str] | None = None) -> Iterator[str]:

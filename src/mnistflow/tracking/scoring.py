@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from mnistflow.core.errors import one_line_errors
+
 PIXEL_RANGE = (0.0, 255.0)
 INPUT_KEYS = ("inputs", "instances")
 
@@ -97,6 +99,7 @@ def pyfunc_model(model_uri: str) -> Any:
     return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(onnx_predictor(folder / ONNX_FILE)))
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
     model_uri, host, port = sys.argv[1:] if argv is None else argv
     import uvicorn

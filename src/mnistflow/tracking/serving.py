@@ -21,8 +21,8 @@ NATIVE_NOISE = re.compile(r"^(?:[IWE]\d{4} [\d:.]+ +\d+ \w+\.cc:\d+\]|WARNING: A
 def serve_command(root: Path, model_uri: str, host: str, port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and environment: the project's store (created safely first), quiet TensorFlow, no
     download progress bars, and the scoring server that checks the pixels (`mnistflow.tracking.scoring`)."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": use_store(root),
-                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    uri = use_store(root)  # sets MLflow's quiet defaults (store.QUIET_MLFLOW) in this environment too
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_TRACKING_URI": uri}
     return [sys.executable, "-m", "mnistflow.tracking.scoring", model_uri, host, str(port)], environment
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import mlflow
 
-from mnistflow.core.errors import MnistflowError, TrackingError
+from mnistflow.core.errors import MnistflowError, TrackingError, UsageError
 from mnistflow.core.paths import default_tracking_uri, require_project_root, sqlite_path, tracking_uri
 from mnistflow.tracking import views
 
@@ -70,11 +70,15 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock held while the block runs (released if the process dies)."""
+def file_lock(path: Path, busy: str | None = None) -> Iterator[None]:
+    """An exclusive inter-process lock held while the block runs (released if the process dies). With `busy`,
+    a lock that another process holds is that one-line UsageError at once, instead of a wait."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (fcntl.LOCK_NB if busy else 0))
+        except BlockingIOError:
+            raise UsageError(busy or str(path)) from None
         yield
 
 
@@ -147,12 +151,18 @@ def _check_experiment(found, uri: str, root: Path) -> None:
                             "copied mlflow.db or set MLFLOW_TRACKING_URI")
 
 
+QUIET_MLFLOW = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
 def use_store(root: Path) -> str:
     """Point MLflow at the project's store (checked reachable, created safely); return its URI."""
     # MLflow's database layer logs each failure with a traceback, and its first use with INFO lines; the
     # failures reach the user as one TrackingError line instead.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl", "Running upgrade ..."
+    # Through a server, MLflow prints a "🏃 View run ..." pair at every run's end and a bar for each download.
+    for variable, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(variable, value)
     uri = tracking_uri(root)
     check_reachable(uri)
     open_sqlite_store(uri)
