@@ -1,20 +1,27 @@
-# make run: set up .venv from the lock file and run the default pipeline (dvc repro).
+# make run: set up .venv from the lock file (the pipeline's packages only) and run the default pipeline (dvc repro).
 # make test: set up, lint (ruff, mypy), build the docs and run the test suite.   make docs: the docs site.   make bench: the benchmark (installs its peers).
 VENV := .venv
+# .installed-run: what the pipeline and the everyday commands need; .installed: also the extras (tests, docs,
+# the PostgreSQL server, Ray, the team stack).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup run lint docs test test-quick coverage bench
 
-$(STAMP): pyproject.toml requirements.lock
+$(RUN_STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e .
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,docs,server,cluster,team]'
 	touch $@
 
 setup: $(STAMP)
 
-run: setup
+run: $(RUN_STAMP)
 	dvc repro
 
 lint: setup

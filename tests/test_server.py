@@ -116,6 +116,17 @@ def test_pipeline_register_and_compare_against_the_server(server, tmp_path, monk
     compared = CliRunner().invoke(app, ["compare", "--format", "csv"])
     assert compared.exit_code == 0 and runs[0]["info"]["run_id"][:8] in compared.stdout
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a teammate's predicts, through the server
+    monkeypatch.chdir(project)
+    seven = str(REPO / "docs" / "images" / "seven.png")
+    first = CliRunner().invoke(app, ["predict", seven])
+    assert first.exit_code == 0 and "7 (p=" in first.stdout, first.stderr
+    [cached] = (tmp_path / "cache" / "mnistflow" / "models").iterdir()  # the champion's files, downloaded once
+    (cached / "marker").write_text("kept")
+    second = CliRunner().invoke(app, ["predict", seven])
+    assert second.exit_code == 0 and second.stdout == first.stdout, second.stderr
+    assert (cached / "marker").read_text() == "kept" and "Downloading" not in first.stderr + second.stderr
+
 
 def test_four_concurrent_trainings_against_the_server(server, tmp_path):
     concurrent_trainings(tmp_path, epochs=2, MLFLOW_TRACKING_URI=server, MLFLOW_EXPERIMENT_NAME="concurrent")

@@ -53,7 +53,7 @@ def test_the_column_order_does_not_depend_on_the_order_params_come_in():
                                                           "train.learning_rate", "test/accuracy"]] * 3
 
 
-def test_a_terminal_gets_the_run_the_metrics_and_the_most_varied_params_that_fit():
+def test_a_terminal_gets_the_run_its_headline_metrics_the_params_that_differ_then_the_other_metrics():
     params = [f"train.param_{k}" for k in range(12)]
     runs = RUNS.assign(**{name: [f"{k}", f"{k}{k}", "x" * (k + 1)] for k, name in enumerate(params)},
                        **{"model.arch": ["mlp", "mlp", "cnn"], "train.seed": ["1", "2", "1"],
@@ -62,11 +62,15 @@ def test_a_terminal_gets_the_run_the_metrics_and_the_most_varied_params_that_fit
     table = comparison_table(runs, ["model.arch", "train.seed", *params])
     fitted = fit_to_width(table, ["model.arch", "train.seed", *params], 80)
     names = [name for name, _, _ in fitted.columns]
-    assert names[:5] == ["run_id", "run_name", "test/accuracy", "test/macro_f1", "train/final_collapsed_classes"]
-    assert names[5] == "model.arch"
+    assert names[:5] == ["run_id", "run_name", "test/accuracy", "train/final_collapsed_classes", "model.arch"]
     assert 1 + sum(width + 3 for _, _, width in fitted.columns) <= 80
-    assert set(names[5:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out
+    assert "test/macro_f1" not in names  # no room left for the other metrics
+    assert set(names[4:]) | set(fitted.left_out) == {"model.arch", "train.seed", *params} and fitted.left_out
     assert fitted.left_out[-1] == "train.seed"  # two values: shown after the params with three
-    assert dict((name, header) for name, header, _ in fitted.columns)["model.arch"] == "arch"
-    assert [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 400).columns][5:] == [
-        "model.arch", *sorted(params), "train.seed"]  # ties: by name
+    headers = dict((name, header) for name, header, _ in fitted.columns)
+    assert headers["model.arch"] == "arch" and headers["train.param_0"] == "param_0"
+    wide = [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 400).columns]
+    assert wide == ["run_id", "run_name", "test/accuracy", "test/macro_f1", "train/final_collapsed_classes",
+                    "model.arch", *params, "train.seed"]  # ties: the narrower first
+    narrow = [name for name, _, _ in fit_to_width(table, ["model.arch", "train.seed", *params], 40).columns]
+    assert narrow[:3] == ["run_id", "run_name", "test/accuracy"]

@@ -1,6 +1,8 @@
 """End to end: the real `dvc repro` on a shrunk params file in a temporary copy of the project."""
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -148,6 +150,7 @@ def test_changing_an_evaluate_param_reruns_evaluate_into_the_same_run(project):
     _repro(project)
 
 
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (Debian: apt-get install tmux)")
 def test_named_configuration_runs_as_a_dvc_experiment(project):
     environment = tool_environment()
     _repro(project)  # the baseline a user experiments from: a committed lock and its metrics
@@ -165,12 +168,41 @@ def test_named_configuration_runs_as_a_dvc_experiment(project):
     shown = subprocess.run(["dvc", "exp", "show", "--no-pager", "--csv"], cwd=project, capture_output=True,
                            text=True, env=environment).stdout
     assert "narrow" in shown
-    table = subprocess.run(["dvc", "exp", "show", "--no-pager", "--only-changed"], cwd=project, capture_output=True,
-                           text=True, env=environment | {"COLUMNS": "120"}).stdout
+    (project / "data" / "label_review.csv").write_text(  # a changed dependency too: its md5 must not crowd
+        (project / "data" / "label_review.csv").read_text() + "test,1,2,7,keep\n")  # the params out
+    table = _in_a_terminal(readme_command("dvc exp show"), project, columns=120)
     header = next(line for line in table.splitlines() if "Experiment" in line)
     assert max(map(len, table.splitlines())) <= 120, table
     for column in ("accuracy", "macro_f1", "min_recall", "model.mlp.units", "model.mlp.activation"):
         assert column in header.split(), table  # the headline and both changed params fit in 120 columns
+    assert "narrow" in table and "…" not in header, table
+    (project / "data" / "label_review.csv").write_text((REPO / "data" / "label_review.csv").read_text())
+
+
+def readme_command(start: str) -> str:
+    """The README's command line that starts with `start`."""
+    return next(line.strip().removeprefix("$ ") for line in (REPO / "README.md").read_text().splitlines()
+                if line.strip().removeprefix("$ ").startswith(start))
+
+
+def _in_a_terminal(command: str, folder: Path, columns: int) -> str:
+    """What `command` shows in a real terminal `columns` wide (tmux), as the screen holds it."""
+    session = f"mnistflow-{os.getpid()}"
+    path = tool_environment()["PATH"]
+    shell = (f"cd {shlex.quote(str(folder))} && unset COLUMNS LINES && PATH={shlex.quote(path)} {command} --no-pager;"
+             " sleep 60")  # the terminal's own size, not one inherited from the process that started tmux
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "50", shell], check=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Experiment" not in (screen := subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                                              capture_output=True, text=True, timeout=10).stdout):
+            assert time.monotonic() < deadline, screen
+            time.sleep(1)
+        time.sleep(2)  # the rest of the table
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                              timeout=10).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
 
 def test_queued_experiments_land_in_the_workspace_store(project):

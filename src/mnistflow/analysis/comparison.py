@@ -12,6 +12,7 @@ from mnistflow.core.errors import UsageError
 ALWAYS_SHOWN = ("model.arch",)  # the architecture, even when every run shares it
 KEY_METRICS = ("test/accuracy", "test/macro_f1", "test/loss", "train/final_collapsed_classes",
                "train/epochs_collapsed")
+HEADLINE = ("test/accuracy", "train/final_collapsed_classes")  # shown first in a narrow terminal
 COUNTS = frozenset({"train/final_collapsed_classes", "train/epochs_collapsed", "test/collapsed_classes"})  # integers
 
 
@@ -69,34 +70,41 @@ class Fitted:
 
 
 def fit_to_width(table: pd.DataFrame, params: list[str], width: int) -> Fitted:
-    """The run's id (names repeat: `dvc repro mlp seed=1`) and name, then the key metrics, then as many of the
-    params that differ as fit in `width` characters
-    (the architecture first, then the params with the most distinct values). Run names are cut to what the
-    metrics leave (at most MAX_RUN_NAME). A param's header drops its section when that keeps it unique
-    (`model.mlp.units` -> `mlp.units`)."""
+    """What fits in `width` characters, in this order of need: the run's id (names repeat: `dvc repro mlp
+    seed=1`), its name (cut at MAX_RUN_NAME, or shorter when the terminal is narrow) and the HEADLINE metrics;
+    then the params that differ (the architecture first, then the most varied, the narrower first), so that a
+    param just changed is seen; then the other key metrics. Shown as run, metrics, params. A param's header
+    drops its section when that keeps it unique (`model.mlp.units` -> `mlp.units`)."""
     metrics = [name for name in KEY_METRICS if name in table.columns]
-    shown_params = sorted((name for name in table.columns if name in params),  # the most varied first
-                          key=lambda name: (name not in ALWAYS_SHOWN, -table[name].astype(str).nunique(), name))
-    headers = {**{name: HEADERS[name] for name in ["run_id", "run_name", *metrics]}, **short_headers(shown_params)}
-    widths = {name: column_width(table, name, headers[name]) for name in ["run_id", *metrics, *shown_params]}
-    used = 1 + sum(widths[name] for name in ["run_id", *metrics])
-    widths["run_name"] = min(column_width(table, "run_name", "name"), max(MIN_RUN_NAME, width - used - CELL_PADDING)
-                             + CELL_PADDING)
-    used += widths["run_name"]
-    columns, left_out = ["run_id", "run_name", *metrics], []
-    for name in shown_params:
+    differing = [name for name in table.columns if name in params]
+    headers = {**{name: HEADERS[name] for name in ["run_id", "run_name", *metrics]}, **short_headers(differing)}
+    widths = {name: column_width(table, name, headers[name]) for name in ["run_id", "run_name", *metrics, *differing]}
+    shown_params = sorted(differing, key=lambda name: (name not in ALWAYS_SHOWN, -table[name].astype(str).nunique(),
+                                                       widths[name], name))
+    chosen = ["run_id", "run_name", *(name for name in metrics if name in HEADLINE)]
+    used = 1 + sum(widths[name] for name in chosen)
+    widths["run_name"] = max(MIN_RUN_NAME + CELL_PADDING, widths["run_name"] - max(0, used - width))
+    used = 1 + sum(widths[name] for name in chosen)
+    for name in [*shown_params, *(name for name in metrics if name not in HEADLINE)]:
         if used + widths[name] <= width:
-            columns.append(name)
+            chosen.append(name)
             used += widths[name]
-        else:
-            left_out.append(name)
-    return Fitted([(name, headers[name], widths[name] - CELL_PADDING) for name in columns], left_out)
+    order = ["run_id", "run_name", *(name for name in metrics if name in chosen),
+             *(name for name in shown_params if name in chosen)]
+    return Fitted([(name, headers[name], widths[name] - CELL_PADDING) for name in order],
+                  [name for name in shown_params if name not in chosen])
 
 
 def short_headers(params: list[str]) -> dict[str, str]:
-    short = {name: name.split(".", 1)[-1] for name in params}
-    unique = {header for header in short.values() if list(short.values()).count(header) == 1}
-    return {name: header if header in unique else name for name, header in short.items()}
+    """Each param's shortest header that no other shares: its last part (`units`), else without its section
+    (`mlp.units`), else its full name."""
+    headers = {}
+    for name in params:
+        parts = name.split(".")
+        candidates = [".".join(parts[start:]) for start in range(len(parts) - 1, -1, -1)]
+        headers[name] = next(candidate for candidate in candidates
+                             if sum(other == candidate or other.endswith(f".{candidate}") for other in params) == 1)
+    return headers
 
 
 def column_width(table: pd.DataFrame, name: str, header: str) -> int:

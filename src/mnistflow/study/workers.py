@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mnistflow.core.errors import Terminated, ignore_further_signals, raise_terminated
+from mnistflow.core.errors import Terminated, UsageError, ignore_further_signals, raise_terminated
 from mnistflow.core.params import apply_overrides
 from mnistflow.core.process import die_with_parent
 from mnistflow.study import pruning
@@ -247,7 +247,11 @@ def ray_rows(jobs: Iterable[Job], context: StudyContext, workers: int, in_flight
     """Jobs as Ray tasks on the cluster at RAY_ADDRESS, or on a local Ray instance with `workers` CPUs. With
     `in_flight`, at most that many tasks are submitted at a time and the next job is drawn only when one ends
     (a tune's next trial is sampled from the ended ones); else every job is submitted at once."""
-    import ray
+    try:
+        import ray
+    except ModuleNotFoundError:
+        raise UsageError("--executor ray needs Ray: `make setup`, or pip install -c requirements.lock -e "
+                         "'.[cluster]'") from None
 
     address = os.environ.get("RAY_ADDRESS")
     ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,

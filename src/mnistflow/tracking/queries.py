@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import urllib.parse
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from mnistflow.core import atomic
 from mnistflow.core.errors import TrackingError
 from mnistflow.tracking import metric_keys, predictors
 from mnistflow.tracking.models import MODEL_URI_TAG
@@ -83,20 +86,39 @@ def load_predictor(uri: str) -> Predictor:
     return predictors.folder_predictor(model_folder(uri))
 
 
-def model_folder(uri: str) -> Path:
-    """The logged model's files, downloaded (a local store's are read in place)."""
+def model_folder(uri: str, cache: Path | None = None) -> Path:
+    """The logged model's files: a local store's are read in place; a server's are downloaded once into
+    `cache` (default: ~/.cache/mnistflow/models), under the logged model's own location, whose files never
+    change, so that the next `predict` of the same model downloads nothing."""
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        location = _artifact_location(uri)
+        if not uri.startswith("models:/") or urllib.parse.urlparse(location).scheme in ("", "file"):
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        folder = (cache or default_model_cache()) / hashlib.sha256(location.encode()).hexdigest()[:32]
+        if not folder.is_dir():
+            with atomic.atomic_directory(folder) as temporary:  # MLflow writes <temporary>/<last part of location>
+                mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(temporary))
+        return folder / Path(urllib.parse.urlparse(location).path).name
     except (MlflowException, OSError) as error:
         raise TrackingError(f"cannot load model {uri!r}: {_why_not_loaded(uri, error)}") from None
 
 
-def _why_not_loaded(uri: str, error: Exception) -> str:
-    """A model whose files are gone from a local artifact store says where they were, and what to do."""
+def default_model_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnistflow" / "models"
+
+
+def _artifact_location(uri: str) -> str:
+    """Where a model's files are: the artifact location behind `models:/NAME@ALIAS` or `models:/m-ID`; any
+    other URI (`runs:/`, a path) as given, downloaded as MLflow resolves it."""
     from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
 
+    return ModelsArtifactRepository.get_underlying_uri(uri) if uri.startswith("models:/") else uri
+
+
+def _why_not_loaded(uri: str, error: Exception) -> str:
+    """A model whose files are gone from a local artifact store says where they were, and what to do."""
     try:
-        location = ModelsArtifactRepository.get_underlying_uri(uri) if uri.startswith("models:/") else uri
+        location = _artifact_location(uri)
     except MlflowException:
         location = uri
     files = urllib.parse.urlparse(location)
