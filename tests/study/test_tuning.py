@@ -52,4 +52,7 @@ def test_a_tuned_configuration_of_another_tune_is_kept(project):
     result = _tune()
     assert result.exit_code == 2 and "configs/tuned.yaml holds the best trial of another tune" in result.stderr
     assert tuned.read_text() == (REPO / "configs" / "tuned.yaml").read_text()
-    assert not (project / "optuna.db").exists() and not (project / "mlflow.db").exists()
+    assert not (project / "mlflow.db").exists()  # no run, and no study in Optuna's storage:
+    from mnistflow.study.storage import open_storage
+
+    assert open_storage(f"sqlite:///{project / 'optuna.db'}").get_all_studies() == []

@@ -266,18 +266,21 @@ def test_mlflow_run_leaves_the_workspace_and_refuses_another_experiment_in_one_l
 
 
 def test_mlflow_run_honours_an_edited_params_file(project):
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["model"]["mlp"]["units"] = 20
-    write_yaml(project / "params.yaml", params)
-    result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow"],
-                            cwd=project, capture_output=True, text=True,
-                            env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"),
-                            timeout=900)
+    edited = yaml.safe_load(before := (project / "params.yaml").read_text())
+    edited["model"]["mlp"]["units"] = 20
+    write_yaml(project / "params.yaml", edited)
+    try:
+        result = subprocess.run(["mlflow", "run", ".", "--env-manager", "local", "--experiment-name", "mnistflow"],
+                                cwd=project, capture_output=True, text=True,
+                                env=tool_environment(MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}"),
+                                timeout=900)
+    finally:  # the experiment ran in a copy: the workspace's lock still matches the params as they were
+        (project / "params.yaml").write_text(before)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").search_runs(
         ["1"], filter_string="tags.`mlflow.project.entryPoint` = 'main'", order_by=["attributes.start_time DESC"])
     assert runs[0].info.status == "FINISHED" and runs[0].data.params["model.mlp.units"] == "20"
-    assert runs[0].data.params["train.epochs"] == str(params["train"]["epochs"])
+    assert runs[0].data.params["train.epochs"] == str(edited["train"]["epochs"])
 
 
 def test_label_audit_then_three_verdicts_flow_back_into_the_data(project):

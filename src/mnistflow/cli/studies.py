@@ -92,11 +92,11 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
     with tempfile.TemporaryDirectory() as scratch:
         location, local_data = study_data(data, root, Path(scratch))
         review_rows = review.project_rows(paths.optional_review_file(root), local_data)
-    request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value, overwrite)
+    request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value,
+                          output or paths.config_file("tuned", root), overwrite)
     console = Console(stderr=True, soft_wrap=True)
     console.print(f"tune {name}: {trials} trials on {workers} workers, storage {request.storage_url}")
-    run_tune(request, raw_params, location, experiment or parsed.tracking.experiment,
-             output or paths.config_file("tuned", root), console, review_rows)
+    run_tune(request, raw_params, location, experiment or parsed.tracking.experiment, console, review_rows)
 
 
 @one_line_errors

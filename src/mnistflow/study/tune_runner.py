@@ -115,9 +115,9 @@ def storage_errors(url: str) -> Iterator[None]:
         raise TrackingError(f"optuna storage {url} failed: {cause}") from None
 
 
-def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment: str, tuned_path: Path,
-             console: Console, review_rows: tuple = ()) -> Any:
-    """Run (or resume) a tune study under one parent run; write the best trial to `tuned_path`."""
+def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment: str, console: Console,
+             review_rows: tuple = ()) -> Any:
+    """Run (or resume) a tune study under one parent run; write the best trial to `request.output`."""
     from mnistflow import tracking
     from mnistflow.study.runner import end_stale_children
     from mnistflow.tracking import queries
@@ -128,11 +128,9 @@ def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment:
     busy = (f"tune study {request.name!r} is running in another process of this project; wait for it to end, "
             "or start another with --name")
     with file_lock(root / f".mnistflow-tune-{request.name}.lock", busy), storage_errors(request.storage_url):
-        if not request.resume:
-            check_tuned_output(tuned_path, None, request.overwrite)
         study = open_study(request, default_arch)
         if request.resume:
-            check_tuned_output(tuned_path, study.user_attrs.get(PARENT_ATTRIBUTE), request.overwrite)
+            check_tuned_output(request.output, study.user_attrs.get(PARENT_ATTRIBUTE), request.overwrite)
         count = request.trials - ended_trials(study)
         experiment_id = tracking.connect(experiment)
         parent_id = study.user_attrs.get(PARENT_ATTRIBUTE) if request.resume else None
@@ -153,13 +151,13 @@ def run_tune(request: TuneRequest, raw_params: dict, data_path: str, experiment:
                 console.print(f"resuming: {request.trials - count} of {request.trials} trials already ended")
             seconds = run_trials(TrialSource(study, request, default_arch), context, count, console) if count > 0 \
                 else 0.0
-            best = write_tuned_config(study, request.space, request.name, tuned_path, default_arch)
+            best = write_tuned_config(study, request.space, request.name, request.output, default_arch)
             log_results(study, seconds)
     if best is None:
         raise ParamsError(f"tune study {request.name!r}: no trial completed, so no configuration was written "
                           f"(every trial was pruned or failed; see the parent run {parent})")
     console.print(f"tune run {parent}: best trial {best.number}, validation accuracy {best.value:.4f}, test accuracy "
-                  f"{best.user_attrs.get('test_accuracy', float('nan')):.4f} -> {os.path.relpath(tuned_path)}",
+                  f"{best.user_attrs.get('test_accuracy', float('nan')):.4f} -> {os.path.relpath(request.output)}",
                   soft_wrap=True)
     return study
 

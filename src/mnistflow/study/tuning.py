@@ -40,7 +40,8 @@ class TuneRequest:
     resume: bool
     workers: int
     executor: str = "process"
-    overwrite: bool = False  # replace a tuned configuration that another tune wrote
+    output: Path = Path("configs/tuned.yaml")  # where the best trial's configuration goes
+    overwrite: bool = False  # replace a configuration at `output` that another tune wrote
 
 
 def open_study(request: TuneRequest, default_arch: str) -> Any:
@@ -55,6 +56,8 @@ def open_study(request: TuneRequest, default_arch: str) -> Any:
                           "it, --name starts another")
     if request.resume and not exists:
         raise ParamsError(f"no tune study named {request.name!r} in {request.storage_url} to resume")
+    if not exists:  # a resumed study's own configuration is checked once its parent run is known
+        check_tuned_output(request.output, None, request.overwrite)
     sampler = optuna.samplers.TPESampler(seed=request.space.seed, n_startup_trials=min(10, request.trials))
     study = optuna.create_study(study_name=request.name, storage=storage, direction="maximize", sampler=sampler,
                                 pruner=pruning.make_pruner(request.space.pruning), load_if_exists=request.resume)
