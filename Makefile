@@ -32,9 +32,9 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet
 
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
-# tests first (tests/conftest.py). In a fresh clone on a 2-core Intel Xeon (AVX-512), 470 tests take 33 min 37 s
-# on 2 idle cores, 16 min of it the golden test's three trainings under QEMU's emulated CPUs (.ci/run in all:
-# 35 min 38 s).
+# tests first (tests/conftest.py). --emulations-early starts the golden test's two trainings under QEMU's emulated
+# CPUs as the session begins, beside the rest (tests/golden.py). In a fresh clone on a 2-core Intel Xeon
+# (AVX-512), 491 tests take 32 min 56 s on 2 idle cores (.ci/run in all: 34 min 58 s).
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30 --emulations-early
 
