@@ -4,10 +4,11 @@
     python bench/refusal.py --model path/to/model.keras --count 400
     python bench/refusal.py --detector /tmp/no-shoes.npz   # a detector fitted by bench/digit_detector.py
 
-Pictures without a digit (tests/non_digits.py): blank pages, noise, text, and photos of Fashion-MNIST's
-test garments, shoes and bags (Debian's dataset-fashion-mnist; skipped with a note when it is not
-installed), footwear apart from the rest. The detector was fitted on Fashion-MNIST's training images, never
-on these.
+Pictures without a digit: blank pages, noise and text (tests/non_digits.py); kinds the detector never saw
+(tests/drawn_things.py's unseen half: letters and symbols in the Liberation fonts, hearts, a horse, crops of
+photos it was not fitted on); and photos of Fashion-MNIST's test garments, shoes and bags (Debian's
+dataset-fashion-mnist; skipped with a note when it is not installed), footwear apart from the rest. The
+detector was fitted on other pictures (bench/digit_detector.py), never on these.
 Real digits: MNIST's 10,000 test digits as arrays, and photo-style digits (tests/photo_digits.py). Each
 picture goes through exactly what `predict` does: framing, the model, then data.refusal with the detector.
 Reported per set: the share refused, the reasons, and on digit sets the accuracy on the digits that were
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 def picture_sets(mnist, count: int) -> dict[str, tuple[list, np.ndarray | None]]:
     """Name -> (framed images, labels or None for a set without digits)."""
+    from drawn_things import pictures, unseen_kinds
     from mnistflow.data.images import already_framed, frame, grayscale
     from non_digits import FASHION_MNIST, FOOTWEAR, fashion_images, garment_photos, non_digits
 
@@ -39,6 +41,8 @@ def picture_sets(mnist, count: int) -> dict[str, tuple[list, np.ndarray | None]]
 
     sets = {kind: ([frame(grayscale(picture)) for picture in non_digits(kind, count, seed=7)], None)
             for kind in ("blank", "noise", "text")}
+    sets |= {f"unseen: {kind}": ([frame(grayscale(picture)) for picture in pictures(draw, count, seed=7)], None)
+             for kind, draw in unseen_kinds().items()}
     if FASHION_MNIST.is_file():
         images, classes = fashion_images()
         photos, chosen = garment_photos(images, 2 * count)

@@ -84,6 +84,29 @@ def test_the_recall_chart_of_the_last_epoch_renders(ui):
     assert re.search(rf'<img alt="images/{re.escape(chart.name)}" src="blob:', page), page[-3000:]  # loaded
 
 
+def image_card(url: str) -> str:
+    """The HTML of the charts tab's last section, where the image card of a series without a prefix is, once
+    drawn (MLflow draws a card when it scrolls into view: a window as tall as the page, and up to three tries)."""
+    for _ in range(3):
+        page = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                               "--run-all-compositor-stages-before-draw", "--virtual-time-budget=40000",
+                               "--window-size=1280,12000", "--dump-dom", url],
+                              capture_output=True, text=True, timeout=180).stdout
+        card = page[page.rindex(">Model metrics<"):]
+        card = card[:card.find("data-assistant-ui")]  # not the Assistant panel beside it
+        if "aria-valuenow" in card:  # the card's step slider: drawn
+            return card
+    raise AssertionError(f"the image card was never drawn: {card[-3000:]}")
+
+
+def test_the_recall_image_card_opens_on_a_chart(ui):
+    """The run's charts tab: MLflow's image card starts at step 0, where the last epoch's chart is logged too."""
+    base, run_id, _, _ = ui
+    card = image_card(f"{base}/#/experiments/1/runs/{run_id}/model-metrics")
+    assert 'aria-valuenow="0"' in card and "No image logged at this step" not in card, card[:5000]
+    assert re.search(r'<img[^>]+src="[^"]+"', card), card[:5000]
+
+
 def _logged_model_id(project: Path, run_id: str) -> str:
     import sqlite3
 

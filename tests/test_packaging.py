@@ -46,3 +46,10 @@ def test_mlproject_entry_points():
         assert "parameters" not in project["entry_points"][entry]
         assert project["entry_points"][entry]["command"] == f"python -m mnistflow.mlproject {entry}"
     assert all(name in (REPO / "MLproject").read_text() for name in PARAMETERS)  # the names are listed there
+
+
+def test_the_makefile_installs_with_the_uv_the_lock_file_pins():
+    makefile = (REPO / "Makefile").read_text()
+    lock = _pins(line for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line)
+    assert "pip install --quiet -c requirements.lock uv" in makefile and lock.get("uv")
+    assert "uv pip install --quiet --python $(VENV)/bin/python -c requirements.lock" in makefile

@@ -50,3 +50,16 @@ def test_framing_figure_shows_the_input_the_frame_and_the_prediction(tmp_path):
     assert bar_axes.get_title() == "predicted 3 (p=0.820)" and len(bar_axes.patches) == 10
     plots.save(figure, tmp_path / "framing.png")
     assert (tmp_path / "framing.png").stat().st_size > 1000
+
+
+def test_a_refused_picture_is_titled_no_digit_with_its_reason_not_predicted():
+    import numpy as np
+
+    probabilities = np.full(10, 0.01)
+    probabilities[4] = 0.91
+    figure = plots.framing_figure(np.full((60, 200), 200.0), np.zeros((28, 28)), probabilities, "hello.png",
+                                  no_digit="the ink is in 10 separate pieces, like the letters of a word")
+    bar_axes = figure.axes[2]
+    assert bar_axes.get_title() == "no digit (the model alone would say 4, p=0.910)"
+    assert figure.get_suptitle() == "hello.png\nno digit: the ink is in 10 separate pieces, like the letters of a word"
+    assert {bar.get_facecolor() for bar in bar_axes.patches} == {bar_axes.patches[0].get_facecolor()}  # all gray

@@ -86,8 +86,10 @@ def digit_probabilities_figure(image: np.ndarray, label: int, probabilities: np.
     return figure
 
 
-def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndarray, title: str) -> Figure:
-    """What `predict` saw: the input as given, the MNIST-framed 28x28 the model read, and its probabilities."""
+def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndarray, title: str,
+                   no_digit: str | None = None) -> Figure:
+    """What `predict` saw: the input as given, the MNIST-framed 28x28 the model read, and its probabilities;
+    a refused picture (`no_digit` gives why) has gray bars under the title "no digit"."""
     figure, (photo_axes, frame_axes, bar_axes) = plt.subplots(
         1, 3, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 1, 1.4]})
     photo_axes.imshow(photo, cmap="gray", vmin=0, vmax=255)
@@ -97,8 +99,12 @@ def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndar
     for axes in (photo_axes, frame_axes):
         axes.axis("off")
     predicted = int(np.argmax(probabilities))
-    colours = ["tab:blue" if k == predicted else "tab:gray" for k in range(NUM_CLASSES)]
+    colours = ["tab:blue" if k == predicted and no_digit is None else "tab:gray" for k in range(NUM_CLASSES)]
     _probability_bars(bar_axes, probabilities, colours)
+    if no_digit is not None:
+        bar_axes.set_title("no digit (the model alone would say "
+                           f"{predicted}, p={probabilities[predicted]:.3f})")
+        title = f"{title}\nno digit: {no_digit}"
     figure.suptitle(title)
     figure.tight_layout()
     return figure

@@ -80,16 +80,16 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
                             "no_digit": reason, "probability": float(probabilities.max()),
                             "probabilities": [round(float(p), 6) for p in probabilities]})
             if shown_root is not None and path.suffix.lower() != ".npy":
-                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, shown_root))
+                results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, reason, shown_root))
     return results, failures
 
 
-def _show_framing(path: Path, framed, probabilities, root: Path) -> Path:
+def _show_framing(path: Path, framed, probabilities, no_digit: str | None, root: Path) -> Path:
     from mnistflow.analysis import plots
     from mnistflow.data.images import load_photo
 
     out = root / paths.SHOWN / f"predict_{path.stem}.png"
-    plots.save(plots.framing_figure(load_photo(path), framed, probabilities, str(path)), out)
+    plots.save(plots.framing_figure(load_photo(path), framed, probabilities, str(path), no_digit), out)
     return out
 
 

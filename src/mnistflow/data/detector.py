@@ -1,7 +1,8 @@
-"""The no-digit detector: a small network that tells a framed 28x28 digit from a framed picture of something
-else (garments, shoes, bags), which the shape checks of data.refusal let through when it is filled and
-pen-like in outline. `python bench/digit_detector.py` fits it; its weights ship in digit_detector.npz. It runs
-in NumPy, so `predict` stays without TensorFlow.
+"""The no-digit detector: a small convolutional network that reads a framed 28x28 as one of the ten digits or
+"no digit" (letters, symbols, shapes, crops of photos, garments, noise), for what the shape checks of
+data.refusal let through. Its score is how far "no digit" leads the likeliest digit (a difference of logits);
+a score above the threshold refuses the picture. `python bench/digit_detector.py` fits it with Keras; its
+weights ship in digit_detector.npz, and it runs in NumPy, so `predict` stays without TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,28 +14,60 @@ from typing import Any
 import numpy as np
 
 WEIGHTS = Path(__file__).with_name("digit_detector.npz")
-REFUSED_SHARE = 0.0005  # of digits the fit never saw, refused by the threshold
+REFUSED_SHARE = 0.002  # of digits the fit never saw (most of them photos), refused by the threshold
+NO_DIGIT = 10  # the class after the ten digits
 
 
 @dataclasses.dataclass(frozen=True)
 class DigitDetector:
-    hidden_weights: np.ndarray  # (784, units)
-    hidden_bias: np.ndarray  # (units,)
-    output_weights: np.ndarray  # (units,)
-    output_bias: float
-    threshold: float  # a no-digit probability above this refuses the picture
+    first_kernel: np.ndarray  # (3, 3, 1, filters): convolution, ReLU, 2x2 max pooling
+    first_bias: np.ndarray
+    second_kernel: np.ndarray  # (3, 3, filters, 2 * filters): the same again
+    second_bias: np.ndarray
+    hidden_weights: np.ndarray  # (5 * 5 * 2 * filters, units), ReLU
+    hidden_bias: np.ndarray
+    output_weights: np.ndarray  # (units, 11): the ten digits, then "no digit"
+    output_bias: np.ndarray
+    threshold: float  # a no-digit score above this refuses the picture
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) framed pixels in 0-255 -> (N, 11) logits: the ten digits, then "no digit"."""
+        inputs = np.asarray(pixels, np.float32)[..., np.newaxis] / 255.0
+        first = _pooled(_convolved(inputs, self.first_kernel, self.first_bias))
+        second = _pooled(_convolved(first, self.second_kernel, self.second_bias))
+        hidden = np.maximum(second.reshape(len(second), -1) @ self.hidden_weights + self.hidden_bias, 0.0)
+        return hidden @ self.output_weights + self.output_bias
+
+    def no_digit_score(self, pixels: np.ndarray) -> np.ndarray:
+        """(N,) log of how many times likelier "no digit" is than the likeliest digit."""
+        logits = self.logits(pixels)
+        return logits[:, NO_DIGIT] - logits[:, :NO_DIGIT].max(axis=1)
 
     def no_digit_probability(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) framed pixels in 0-255 -> (N,) probabilities that each holds no digit."""
-        inputs = np.asarray(pixels, np.float32).reshape(len(pixels), -1) / 255.0
-        hidden = np.maximum(inputs @ self.hidden_weights + self.hidden_bias, 0.0)
-        return 1.0 / (1.0 + np.exp(-(hidden @ self.output_weights + self.output_bias)))
+        """(N,) the softmax probability of "no digit"."""
+        logits = self.logits(pixels)
+        exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return exponentials[:, NO_DIGIT] / exponentials.sum(axis=1)
+
+
+def _convolved(inputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A 'valid' convolution of (N, H, W, C) inputs with a (k, k, C, out) kernel, then ReLU."""
+    size = kernel.shape[0]
+    windows = np.lib.stride_tricks.sliding_window_view(inputs, (size, size), axis=(1, 2))  # (N, H', W', C, k, k)
+    return np.maximum(np.einsum("nhwcij,ijco->nhwo", windows, kernel, optimize=True) + bias, 0.0)
+
+
+def _pooled(inputs: np.ndarray) -> np.ndarray:
+    """2x2 max pooling with stride 2; an odd last row or column is dropped, as Keras does."""
+    count, height, width, channels = inputs.shape
+    kept = inputs[:, :height // 2 * 2, :width // 2 * 2]
+    return kept.reshape(count, height // 2, 2, width // 2, 2, channels).max(axis=(2, 4))
 
 
 def load(path: Path = WEIGHTS) -> DigitDetector:
     with np.load(path) as saved:
-        return DigitDetector(saved["hidden_weights"], saved["hidden_bias"], saved["output_weights"],
-                             float(saved["output_bias"]), float(saved["threshold"]))
+        return DigitDetector(**{field.name: saved[field.name] for field in dataclasses.fields(DigitDetector)
+                                if field.name != "threshold"}, threshold=float(saved["threshold"]))
 
 
 def save(detector: DigitDetector, path: Path) -> None:
@@ -46,23 +79,36 @@ def save(detector: DigitDetector, path: Path) -> None:
         np.savez(handle, **arrays)
 
 
-def fit(digits: np.ndarray, non_digits: np.ndarray, held_out_digits: np.ndarray, units: int = 64,
-        refused_share: float = REFUSED_SHARE, seed: int = 0) -> DigitDetector:
-    """Fit on framed digits against framed non-digits ((N, 28, 28), 0-255); the threshold refuses
-    `refused_share` of `held_out_digits`, pictures the fit never saw."""
-    from sklearn.neural_network import MLPClassifier
+def network(filters: int = 32, units: int = 64):
+    """The detector as an untrained Keras model, the layers DigitDetector runs."""
+    from mnistflow.core.runtime import keras
 
-    inputs = np.concatenate([digits, non_digits]).reshape(-1, 784).astype(np.float32) / 255.0
-    targets = np.concatenate([np.zeros(len(digits)), np.ones(len(non_digits))])
-    network = MLPClassifier((units,), alpha=1e-3, batch_size=256, max_iter=200, early_stopping=True,
-                            n_iter_no_change=8, random_state=seed).fit(inputs, targets)
-    unthresholded = from_network(network, threshold=1.0)
-    scores = unthresholded.no_digit_probability(held_out_digits)
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input((28, 28, 1)), layers.Conv2D(filters, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(2 * filters, 3, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
+        layers.Dense(units, activation="relu"), layers.Dense(NO_DIGIT + 1)])
+
+
+def from_network(fitted, threshold: float) -> DigitDetector:
+    """The detector of a fitted `network()`."""
+    names = [field.name for field in dataclasses.fields(DigitDetector) if field.name != "threshold"]
+    weights = [np.asarray(array, np.float32) for array in fitted.get_weights()]
+    return DigitDetector(**dict(zip(names, weights, strict=True)), threshold=threshold)
+
+
+def fit(digits: np.ndarray, labels: np.ndarray, non_digits: np.ndarray, held_out_digits: np.ndarray,
+        epochs: int = 6, refused_share: float = REFUSED_SHARE, seed: int = 0, **sizes: int) -> DigitDetector:
+    """Fit on framed digits with their labels and framed non-digits ((N, 28, 28), 0-255); the threshold
+    refuses `refused_share` of `held_out_digits`, pictures the fit never saw."""
+    from mnistflow.core.runtime import keras
+
+    keras.utils.set_random_seed(seed)
+    model = network(**sizes)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    inputs = np.concatenate([digits, non_digits]).astype(np.float32)[..., np.newaxis] / 255.0
+    targets = np.concatenate([labels, np.full(len(non_digits), NO_DIGIT)])
+    model.fit(inputs, targets, batch_size=128, epochs=epochs, verbose=2)
+    unthresholded = from_network(model, threshold=np.inf)
+    scores = unthresholded.no_digit_score(held_out_digits)
     return dataclasses.replace(unthresholded, threshold=float(np.quantile(scores, 1.0 - refused_share)))
-
-
-def from_network(network, threshold: float) -> DigitDetector:
-    """The detector of a fitted one-hidden-layer ReLU MLPClassifier whose class 1 is "no digit"."""
-    (hidden_weights, output_weights), (hidden_bias, output_bias) = network.coefs_, network.intercepts_
-    return DigitDetector(hidden_weights.astype(np.float32), hidden_bias.astype(np.float32),
-                         output_weights[:, 0].astype(np.float32), float(output_bias[0]), threshold)

@@ -58,8 +58,9 @@ def _shape_reason(pixels: np.ndarray, ink: np.ndarray) -> str | None:
 
 
 def _detector_reason(framed: Framed, detector: DigitDetector) -> str | None:
-    no_digit = float(detector.no_digit_probability(framed.pixels[np.newaxis])[0])
-    if no_digit > detector.threshold:
+    pixels = framed.pixels[np.newaxis]
+    if float(detector.no_digit_score(pixels)[0]) > detector.threshold:
+        no_digit = float(detector.no_digit_probability(pixels)[0])
         return f"it looks like a picture of something else (p={no_digit:.2f} that it is no digit)"
     return None
 

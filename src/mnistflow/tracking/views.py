@@ -22,7 +22,8 @@ studies and tune). Each run's description says how training ended and its test a
 - **Headline metrics**: `test/accuracy`, `test/macro_f1`, `test/collapsed_classes` (classes the model never
   predicts right; 0 is healthy) and `train/final_collapsed_classes`.
 - **Charts**: one section per group, `test/` first; `train/loss` and `val/loss` per epoch; `val_recall/0…9`
-  per class. The image series `val_recall_per_class` shows each epoch's recall per class.
+  per class. The image series `val_recall_per_class` opens on the last epoch's recall per class (step 0); its
+  slider walks the epochs.
 - **Register** the best run without a collapsed class: `mnistflow register`."""
 
 
