@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,9 +24,9 @@ if not POSTGRES_BINARIES or os.geteuid() != 0:
 pytest.importorskip("psycopg", reason="pip install psycopg[binary] (the server extra)")
 
 
-def _api(base: str, path: str, body: dict | None = None) -> dict:
+def _api(base: str, path: str, body: dict | None = None, method: str | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
+    request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data, method=method,
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
@@ -126,6 +127,23 @@ def test_pipeline_register_and_compare_against_the_server(server, tmp_path, monk
     second = CliRunner().invoke(app, ["predict", seven])
     assert second.exit_code == 0 and second.stdout == first.stdout, second.stderr
     assert (cached / "marker").read_text() == "kept" and "Downloading" not in first.stderr + second.stderr
+
+    def predict_imports_mlflow() -> bool:  # in a process of its own: does it ask MLflow which model to use?
+        script = ("import sys; from typer.testing import CliRunner; from mnistflow.cli import app; "
+                  f"result = CliRunner().invoke(app, ['predict', {seven!r}]); assert result.exit_code == 0; "
+                  "print(result.stdout.strip()); print('mlflow' in sys.modules)")
+        done = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True, text=True,
+                              timeout=300, env=tool_environment(MLFLOW_TRACKING_URI=server,
+                                                                XDG_CACHE_HOME=str(tmp_path / "cache")))
+        assert done.returncode == 0, done.stderr[-3000:]
+        answer, imported = done.stdout.strip().splitlines()[-2:]
+        assert answer == first.stdout.strip()
+        return imported == "True"
+
+    assert not predict_imports_mlflow()  # the server's answer is remembered while its model and runs stand still
+    _api(server, "registered-models/update", {"name": "mnist-digits", "description": "changed"}, method="PATCH")
+    assert predict_imports_mlflow()  # the registered model changed: MLflow is asked again
+    assert not predict_imports_mlflow()
 
 
 def test_four_concurrent_trainings_against_the_server(server, tmp_path):

@@ -85,30 +85,34 @@ def test_a_write_that_keeps_size_and_time_still_changes_the_store_state(tmp_path
 def test_a_choice_is_recalled_only_for_the_same_question_an_unchanged_store_and_existing_files(tmp_path):
     database, folder = _database(tmp_path), tmp_path / "model"
     folder.mkdir()
-    assert remembered_choice.remember(database, QUESTION, ("run a", folder), remembered_choice.store_state(database))
-    assert remembered_choice.recall(database, QUESTION) == ("run a", folder)
-    assert remembered_choice.recall(database, QUESTION | {"experiment": "other"}) is None
+    file, state = remembered_choice.cache_file(database), remembered_choice.store_state(database)
+    assert remembered_choice.remember(file, QUESTION, ("run a", folder), state, state)
+
+    def recall(question=QUESTION):
+        return remembered_choice.recall(file, remembered_choice.store_state(database), question)
+
+    assert recall() == ("run a", folder)
+    assert recall(QUESTION | {"experiment": "other"}) is None
     folder.rmdir()
-    assert remembered_choice.recall(database, QUESTION) is None
+    assert recall() is None
     folder.mkdir()
     with sqlite3.connect(database) as connection:
         connection.execute("INSERT INTO runs VALUES (2, 'FINISHED')")
     connection.close()
-    assert remembered_choice.recall(database, QUESTION) is None
+    assert recall() is None
 
 
 def test_a_choice_made_while_the_store_changed_or_just_after_a_write_is_not_remembered(tmp_path):
     database, folder = _database(tmp_path), tmp_path / "model"
     folder.mkdir()
-    before = remembered_choice.store_state(database)
+    file, before = remembered_choice.cache_file(database), remembered_choice.store_state(database)
     with sqlite3.connect(database) as connection:  # another process writes while the choice is made
         connection.execute("INSERT INTO runs VALUES (2, 'FINISHED')")
     connection.close()
-    assert not remembered_choice.remember(database, QUESTION, ("run a", folder), before)
+    after = remembered_choice.store_state(database)
+    assert not remembered_choice.remember(file, QUESTION, ("run a", folder), before, after)
     # the write is not a minute old: one more within the same tick of the file clock could go unseen
-    assert not remembered_choice.remember(database, QUESTION, ("run a", folder),
-                                          remembered_choice.store_state(database))
-    assert not remembered_choice.cache_file(database).exists()
+    assert not remembered_choice.settled(after)
     asked = []
-    choice = remembered_choice.choose(database, QUESTION, lambda: asked.append(1) or ("run b", folder))
-    assert choice == ("run b", folder) and asked == [1]
+    choice = remembered_choice.choose(f"sqlite:///{database}", QUESTION, lambda: asked.append(1) or ("run b", folder))
+    assert choice == ("run b", folder) and asked == [1] and not file.exists()

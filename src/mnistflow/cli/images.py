@@ -29,8 +29,7 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
 
     root = paths.require_project_root()
     question = {"name": name, "model_uri": model_uri, "experiment": experiment_name(root, experiment)}
-    database = paths.sqlite_path(paths.tracking_uri(root))
-    label, folder = remembered_choice.choose(database, question, lambda: _ask_store(root, question))
+    label, folder = remembered_choice.choose(paths.tracking_uri(root), question, lambda: _ask_store(root, question))
     print(f"model: {label}", file=sys.stderr)
     results, failures = _predict_files(files, folder, root if show_framing else None)
     for result in results if not json_output else ():

@@ -92,3 +92,8 @@ def sqlite_path(uri: str) -> Path | None:
     if not uri.startswith("sqlite:///"):
         return None
     return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+def user_cache() -> Path:
+    """This user's cache of mnistflow: $XDG_CACHE_HOME/mnistflow, else ~/.cache/mnistflow."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnistflow"

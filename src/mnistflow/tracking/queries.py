@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import urllib.parse
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mnistflow.core import atomic
+from mnistflow.core import atomic, paths
 from mnistflow.core.errors import TrackingError
 from mnistflow.tracking import metric_keys, predictors
 from mnistflow.tracking.models import MODEL_URI_TAG
@@ -104,7 +103,7 @@ def model_folder(uri: str, cache: Path | None = None) -> Path:
 
 
 def default_model_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnistflow" / "models"
+    return paths.user_cache() / "models"
 
 
 def _artifact_location(uri: str) -> str:
