@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # uv installs what requirements.lock pins, as pip would, in a quarter of pip's time with an empty package cache
 # and a ninth with a warm one (python bench/setup_seconds.py).
-UV := $(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -c requirements.lock
+UV := $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -c requirements.lock
 
 $(RUN_STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)

@@ -25,7 +25,7 @@ INSTALLS = {  # pip: the Makefile before uv; uv: the Makefile now
     "pip": ["{python} -m venv .venv", ".venv/bin/pip install --quiet --upgrade pip",
             ".venv/bin/pip install --quiet -c requirements.lock -e ."],
     "uv": ["{python} -m venv .venv", ".venv/bin/pip install --quiet -c requirements.lock uv",
-           ".venv/bin/uv pip install --quiet --python .venv/bin/python -c requirements.lock -e ."],
+           ".venv/bin/uv pip install --quiet --compile-bytecode --python .venv/bin/python -c requirements.lock -e ."],
 }
 
 

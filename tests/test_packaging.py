@@ -52,4 +52,4 @@ def test_the_makefile_installs_with_the_uv_the_lock_file_pins():
     makefile = (REPO / "Makefile").read_text()
     lock = _pins(line for line in (REPO / "requirements.lock").read_text().splitlines() if "==" in line)
     assert "pip install --quiet -c requirements.lock uv" in makefile and lock.get("uv")
-    assert "uv pip install --quiet --python $(VENV)/bin/python -c requirements.lock" in makefile
+    assert "uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -c requirements.lock" in makefile
