@@ -9,8 +9,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: setup run lint docs test test-quick coverage bench
 
-# uv installs what requirements.lock pins, as pip would, in a quarter of pip's time with an empty package cache
-# and a ninth with a warm one (python bench/setup_seconds.py).
+# uv installs what requirements.lock pins, as pip would (bytecode compiled too), in a third of pip's time with an
+# empty package cache and with a warm one (python bench/setup_seconds.py).
 UV := $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -c requirements.lock
 
 $(RUN_STAMP): pyproject.toml requirements.lock
