@@ -38,7 +38,7 @@ docs: setup
 # Two workers, each module on one of them (its module fixtures are set up once), the modules with the most slow
 # tests first (tests/conftest.py). --emulations-early starts the golden test's two trainings under QEMU's emulated
 # CPUs as the session begins, beside the rest (tests/golden.py). In a fresh clone on a 2-core Intel Xeon
-# (AVX-512), 491 tests take 32 min 56 s on 2 idle cores (.ci/run in all: 34 min 58 s).
+# (AVX-512), 491 tests took 32 min 56 s on 2 idle cores at 5612068 (.ci/run in all: 34 min 58 s).
 test: lint docs
 	pytest -n 2 --dist loadfile --durations=30 --emulations-early
 
