@@ -39,15 +39,21 @@ class DigitDetector:
         return hidden @ self.output_weights + self.output_bias
 
     def no_digit_score(self, pixels: np.ndarray) -> np.ndarray:
-        """(N,) log of how many times likelier "no digit" is than the likeliest digit."""
-        logits = self.logits(pixels)
-        return logits[:, NO_DIGIT] - logits[:, :NO_DIGIT].max(axis=1)
+        return score_of(self.logits(pixels))
 
     def no_digit_probability(self, pixels: np.ndarray) -> np.ndarray:
-        """(N,) the softmax probability of "no digit"."""
-        logits = self.logits(pixels)
-        exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return exponentials[:, NO_DIGIT] / exponentials.sum(axis=1)
+        return probability_of(self.logits(pixels))
+
+
+def score_of(logits: np.ndarray) -> np.ndarray:
+    """(N, 11) logits -> (N,) log of how many times likelier "no digit" is than the likeliest digit."""
+    return logits[:, NO_DIGIT] - logits[:, :NO_DIGIT].max(axis=1)
+
+
+def probability_of(logits: np.ndarray) -> np.ndarray:
+    """(N, 11) logits -> (N,) the softmax probability of "no digit"."""
+    exponentials = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exponentials[:, NO_DIGIT] / exponentials.sum(axis=1)
 
 
 def _convolved(inputs: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from mnistflow.data.detector import DigitDetector
+from mnistflow.data.detector import DigitDetector, probability_of, score_of
 from mnistflow.data.images import Framed
 
 INK = 127.0  # a framed pixel brighter than this is ink
@@ -58,9 +58,9 @@ def _shape_reason(pixels: np.ndarray, ink: np.ndarray) -> str | None:
 
 
 def _detector_reason(framed: Framed, detector: DigitDetector) -> str | None:
-    pixels = framed.pixels[np.newaxis]
-    if float(detector.no_digit_score(pixels)[0]) > detector.threshold:
-        no_digit = float(detector.no_digit_probability(pixels)[0])
+    logits = detector.logits(framed.pixels[np.newaxis])  # one forward pass for the score and the probability
+    if float(score_of(logits)[0]) > detector.threshold:
+        no_digit = float(probability_of(logits)[0])
         return f"it looks like a picture of something else (p={no_digit:.2f} that it is no digit)"
     return None
 
