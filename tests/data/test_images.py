@@ -139,3 +139,15 @@ def test_a_one_drawn_with_a_one_pixel_pen_keeps_its_ink_when_framed(tmp_path, si
     assert framed.pixels.max() > 200 and (framed.pixels > 127).sum() >= 15
     rows, columns = np.nonzero(framed.pixels > 127)
     assert np.ptp(rows) >= 15 and np.ptp(columns) <= 8  # tall and narrow: a 1
+
+
+def test_a_product_photo_is_fitted_whole_as_fashion_mnist_frames_its_images():
+    garment = np.zeros((28, 28), np.uint8)  # a light pair of trousers on black, filling the height, as Fashion-MNIST
+    garment[:, 8:20] = 200                  # stores its product photos
+    garment[10:, 13:15] = 0
+    page = Image.new("L", (300, 260), 255)
+    page.paste(Image.fromarray(255 - garment).resize((230, 230), Image.Resampling.BICUBIC), (35, 15))
+    framed = images.fit_frame(np.asarray(page, np.float32))
+    assert framed.pixels.shape == (28, 28) and framed.pixels.max() == pytest.approx(255)
+    correlation = np.corrcoef(framed.pixels.ravel(), garment.ravel().astype(np.float32))[0, 1]
+    assert correlation > 0.8, correlation  # the digit framing would cut the block to 20x20 by its mass instead

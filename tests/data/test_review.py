@@ -123,6 +123,24 @@ def test_update_file_adds_the_suspects_of_both_splits(tmp_path, raw_labels):
     assert review.read_rows(path, raw_labels) == rows
 
 
+def test_each_datasets_rows_apply_to_it_alone_and_mnists_file_keeps_five_columns(tmp_path, raw_labels):
+    path = tmp_path / "review.csv"
+    mnist_rows = [_row(raw_labels, "train", 6, "keep")]
+    review.write_rows(path, mnist_rows)
+    assert path.read_text().startswith(HEADER)
+    shapes = {"train": np.array([0, 1, 2, 1], np.uint8), "test": np.array([2, 0], np.uint8)}
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    (errors / "train_label_issues.csv").write_text("index,label,suggested,label_quality\n3,1,2,0.01\n")
+    rows, new = review.update_file(path, errors, shapes, "shapes", 3)
+    assert new == 1 and rows == [review.Row("train", 3, 1, 2, "", "shapes")]
+    assert path.read_text().startswith(HEADER.strip() + ",dataset\n")
+    assert review.read_rows(path, raw_labels) == mnist_rows  # MNIST's rows, checked against MNIST's labels
+    assert review.read_rows(path, shapes, "shapes", 3) == rows
+    with pytest.raises(DataError, match="line 3: given 1, but train image #3 is labelled 2"):
+        review.read_rows(path, {"train": np.array([0, 1, 2, 2], np.uint8), "test": shapes["test"]}, "shapes", 3)
+
+
 def test_apply_relabels_and_excludes_training_images_only():
     split = Split(np.arange(4, dtype=np.float32).reshape(4, 1), np.array([1, 2, 3, 4], np.uint8),
                   np.array([10, 11, 12, 13]))

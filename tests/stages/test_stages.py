@@ -213,3 +213,15 @@ def test_a_sigterm_while_a_finished_stage_exits_leaves_it_finished(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert (result.returncode, result.stderr) == (0, ""), result.stderr[-2000:]
     assert (tmp_path / "prepared" / "train.npz").is_file()
+
+
+def test_a_bad_dataset_stops_prepare_in_one_line_and_writes_nothing(tmp_path, capsys):
+    folder = tmp_path / "scans"
+    for split in ("train", "test"):
+        (folder / split / "only").mkdir(parents=True)
+        (folder / split / "only" / "1.png").write_bytes(b"not a png")
+    params = write_yaml(tmp_path / "params.yaml", small_params(prepare={"dataset": str(folder)}))
+    _fails_with(capsys, prepare.main, ["--params", str(params), "--raw", str(RAW_DATA.parent), "--out",
+                                       str(tmp_path / "prepared"), "--dataset", str(tmp_path / "dataset.json")],
+                "scans: 1 class folder(s) in train/ (only); a classifier needs at least 2")
+    assert not (tmp_path / "prepared").exists() and not (tmp_path / "dataset.json").exists()

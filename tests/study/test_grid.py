@@ -274,3 +274,37 @@ def test_a_study_applies_the_label_review_file_as_the_prepare_stage_does(store, 
     child = MlflowClient().search_runs(["1"], filter_string="tags.`study.configuration` = 'ok'")[0]
     assert child.data.params["review.relabel_train"] == "1" and child.data.params["review.exclude_test"] == "1"
     assert child.data.metrics["test/images_reviewed_labels"] == 9999
+
+
+@pytest.mark.slow
+def test_a_study_trains_the_dataset_its_configurations_name(store, tmp_path, monkeypatch):
+    from test_datasets_pipeline import write_image_folder
+
+    write_image_folder(tmp_path / "data" / "raw" / "scans", {"train": 40, "test": 10})
+    write_yaml(tmp_path / "params.yaml", small_params(prepare={"dataset": "data/raw/scans", "train_limit": None}))
+    (tmp_path / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "small.yaml").write_text("model.mlp.units: 16\n")
+    (tmp_path / "configs" / "fashion.yaml").write_text("prepare.dataset: fashion-mnist\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mixed = CliRunner().invoke(app, ["study", "--config", "small", "--config", "fashion", "--seeds", "1"])
+    assert mixed.exit_code == 2 and "a study trains one dataset; its configurations name data/raw/scans, " \
+        "fashion-mnist" in mixed.stderr
+    result = CliRunner().invoke(app, ["study", "--config", "small", "--seeds", "1", "--workers", "1", "--name", "own"])
+    assert result.exit_code == 0, result.stderr
+    child = MlflowClient().search_runs(["1"], filter_string="tags.`study.configuration` = 'small'")[0]
+    assert child.info.status == "FINISHED" and child.data.tags["mnistflow.dataset"] == "scans"
+    assert json.loads(child.data.tags["mnistflow.classes"]) == ["one", "seven", "zero"]
+    assert {item.dataset.name for item in child.inputs.dataset_inputs} == {"scans-train", "scans-validation",
+                                                                            "scans-test"}
+
+
+def test_every_named_configuration_applies_to_params_yaml():
+    from mnistflow.core.params import apply_overrides, read_yaml
+    from mnistflow.study.grid import read_overrides
+
+    names = sorted(path.stem for path in (REPO / "configs").glob("*.yaml"))
+    assert {"fashion", "fashion-cnn", "fashion-classic-failure"} <= set(names)
+    for name in names:
+        apply_overrides(read_yaml(REPO / "params.yaml"), read_overrides(REPO / "configs" / f"{name}.yaml"))

@@ -127,7 +127,7 @@ def test_two_runs_logging_the_same_new_dataset_at_once_both_record_it(store):
     def log_in_a_run() -> None:
         with tracking.active_run() as run_id:
             run_ids.append(run_id)
-            tracking.log_datasets({"train": (images, labels)})
+            tracking.log_datasets({"train": (images, labels)}, "mnist")
 
     event.listen(Engine, "before_cursor_execute", insert_after_both_looked)
     try:

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from mnistflow.analysis import gallery
+from mnistflow.data.catalog import DIGIT_CLASSES
 from mnistflow.data.mnist import Split
 from mnistflow.training import evaluation, pipeline
 
@@ -17,7 +18,7 @@ def test_reports_hold_metrics_figures_and_galleries_of_exactly_the_mistakes(tmp_
     assert result.metrics["test_accuracy"] == np.mean(result.predictions == test.labels)
     assert result.confusion.sum() == 10000 and np.trace(result.confusion) == np.sum(result.predictions == test.labels)
     assert 0.7 < result.metrics["test_macro_f1"] < 1
-    evaluation.write_figures(tmp_path / "figures", result, pipeline.history_rows(records), 0.05)
+    evaluation.write_figures(tmp_path / "figures", result, pipeline.history_rows(records), 0.05, test.classes)
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "class_recall.png", "confusion_matrix.png", "training_curves.png"]
     tables = evaluation.write_error_reports(tmp_path / "errors", result, test, params,
@@ -36,8 +37,11 @@ def test_reports_hold_metrics_figures_and_galleries_of_exactly_the_mistakes(tmp_
 
 
 def test_confusion_data_is_one_row_per_image(tmp_path):
-    evaluation.write_confusion_data(tmp_path / "c.csv", np.array([1, 2, 3]), np.array([1, 2, 4]))
+    evaluation.write_confusion_data(tmp_path / "c.csv", np.array([1, 2, 3]), np.array([1, 2, 4]), DIGIT_CLASSES)
     assert pd.read_csv(tmp_path / "c.csv").to_dict("list") == {"actual": [1, 2, 3], "predicted": [1, 2, 4]}
+    evaluation.write_confusion_data(tmp_path / "n.csv", np.array([0, 1]), np.array([1, 1]), ("Coat", "Shirt"))
+    assert pd.read_csv(tmp_path / "n.csv").to_dict("list") == {"actual": ["Coat", "Shirt"],
+                                                               "predicted": ["Shirt", "Shirt"]}
 
 
 def test_the_metrics_file_holds_the_headline_and_the_per_class_table_the_rest(tmp_path, small_model, small_splits):
@@ -49,7 +53,7 @@ def test_the_metrics_file_holds_the_headline_and_the_per_class_table_the_rest(tm
     assert list(headline) == ["accuracy", "macro_f1", "min_recall", "collapsed_classes", "images_reviewed_labels"]
     assert headline["images_reviewed_labels"] == 9990 and isinstance(headline["collapsed_classes"], int)
     assert headline["accuracy"] == result.metrics["test_accuracy"]
-    evaluation.write_per_class_data(tmp_path / "per_class.csv", result.metrics)
+    evaluation.write_per_class_data(tmp_path / "per_class.csv", result.metrics, test.classes)
     table = pd.read_csv(tmp_path / "per_class.csv")
     report = classification_report(test.labels, result.predictions, output_dict=True, zero_division=0)
     for label in range(10):

@@ -10,10 +10,10 @@ from mnistflow.data.mnist import NUM_CLASSES
 CLIP_EPSILON = 1e-7
 
 
-def per_class_recall(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """Recall of each of the 10 classes; a class absent from `labels` gets NaN."""
-    totals = np.bincount(labels, minlength=NUM_CLASSES).astype(np.float64)
-    hits = np.bincount(labels[labels == predictions], minlength=NUM_CLASSES)
+def per_class_recall(labels: np.ndarray, predictions: np.ndarray, class_count: int = NUM_CLASSES) -> np.ndarray:
+    """Recall of each class; a class absent from `labels` gets NaN."""
+    totals = np.bincount(labels, minlength=class_count).astype(np.float64)
+    hits = np.bincount(labels[labels == predictions], minlength=class_count)
     with np.errstate(invalid="ignore", divide="ignore"):
         return hits / totals
 

@@ -8,6 +8,8 @@ choices were measured with planted label flips (bench/label_errors.py, README "F
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from cleanlab.filter import find_label_issues
@@ -36,6 +38,22 @@ def mistakes_table(probabilities: np.ndarray, labels: np.ndarray, indices: np.nd
     return table.sort_values(["p_prediction", "index"], ascending=[False, True], ignore_index=True)
 
 
+CLASS_COLUMNS = ("label", "prediction", "second_best", "suggested")
+
+
+def with_class_names(table: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """The table with a `<column>_name` beside each class column, where the classes have names other than their
+    numbers (a digit dataset's table stays as it is)."""
+    if list(classes) == [str(label) for label in range(len(classes))]:
+        return table
+    names = np.asarray(classes, dtype=object)
+    named = table.copy()
+    for column in CLASS_COLUMNS:
+        if column in named:
+            named.insert(named.columns.get_loc(column) + 1, f"{column}_name", names[named[column].astype(int)])
+    return named
+
+
 def mistakes_of_class(table: pd.DataFrame, label: int) -> pd.DataFrame:
     """The mistakes on images of one true class, sorted by the wrong label's probability."""
     return table[table["label"] == label].reset_index(drop=True)
@@ -59,6 +77,11 @@ def label_issues_table(probabilities: np.ndarray, labels: np.ndarray, indices: n
     })
 
 
-def tile_title(index: int, label: int, prediction: int, probability: float, flagged: bool = False) -> str:
-    """A gallery tile's caption; numbers print as integers whatever their dtype, `*` marks a cleanlab flag."""
-    return f"#{int(index)} y={int(label)}{' *' if flagged else ''}\npred {int(prediction)} p={float(probability):.2f}"
+def tile_title(index: int, label: int, prediction: int, probability: float, flagged: bool = False,
+               classes: Sequence[str] | None = None) -> str:
+    """A gallery tile's caption with class names (numbers print as integers whatever their dtype); `*` marks a
+    cleanlab flag."""
+    flag = " *" if flagged else ""
+    if classes is None or list(classes) == [str(number) for number in range(len(classes))]:
+        return f"#{int(index)} y={int(label)}{flag}\npred {int(prediction)} p={float(probability):.2f}"
+    return f"#{int(index)}{flag} p={float(probability):.2f}\ny={classes[int(label)]}\npred {classes[int(prediction)]}"

@@ -17,6 +17,7 @@ CAPTION_HEIGHT = 34
 MARGIN = 6
 HEADER_HEIGHT = 30  # one heading line; each further line (the heading may hold "\n") adds HEADER_LINE
 HEADER_LINE = 20
+CAPTION_LINE = 13  # a caption of more than two lines (long class names) adds this per line
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -35,7 +36,8 @@ def render(images: np.ndarray, captions: Sequence[str], heading: str, columns: i
     count = len(images)
     columns = max(1, min(columns, count))
     rows = max(1, math.ceil(count / columns))
-    cell_width, cell_height = TILE + MARGIN, TILE + CAPTION_HEIGHT + MARGIN
+    lines = max((caption.count("\n") + 1 for caption in captions), default=2)
+    cell_width, cell_height = TILE + MARGIN, TILE + CAPTION_HEIGHT + max(0, lines - 2) * CAPTION_LINE + MARGIN
     width = max(columns * cell_width + MARGIN, 640)
     header = HEADER_HEIGHT + HEADER_LINE * heading.count("\n")
     canvas = Image.new("L", (width, header + rows * cell_height + MARGIN), 255)
@@ -43,14 +45,28 @@ def render(images: np.ndarray, captions: Sequence[str], heading: str, columns: i
     draw.multiline_text((MARGIN, 6), heading, fill=0, font=_font(16), spacing=4)
     if count == 0:
         draw.text((MARGIN, header + 10), "(none)", fill=0, font=_font(14))
-    caption_font = _font(12)
+    caption_font = _caption_font(captions, draw)
     for position, (image, caption) in enumerate(zip(images, captions, strict=True)):
         left = MARGIN + (position % columns) * cell_width
         top = header + (position // columns) * cell_height
+        caption = "\n".join(_fitted(line, draw, caption_font) for line in caption.split("\n"))
         canvas.paste(_tile(image), (left, top))
         draw.rectangle((left, top, left + TILE - 1, top + TILE - 1), outline=160)
         draw.multiline_text((left + 2, top + TILE + 2), caption, fill=0, font=caption_font, spacing=2)
     return canvas
+
+
+def _caption_font(captions: Sequence[str], draw: ImageDraw.ImageDraw):
+    """12 px, or 10 px when a caption line (a long class name) would overflow its tile at 12."""
+    font = _font(12)
+    lines = [line for caption in captions for line in caption.split("\n")]
+    return font if all(draw.textlength(line, font=font) <= TILE + MARGIN - 2 for line in lines) else _font(10)
+
+
+def _fitted(line: str, draw: ImageDraw.ImageDraw, font) -> str:
+    while len(line) > 1 and draw.textlength(line, font=font) > TILE + MARGIN - 2:
+        line = line[:-2] + "…"
+    return line
 
 
 def save(image: Image.Image, path: str | Path) -> None:

@@ -20,7 +20,7 @@ def axis_floor(recall: Sequence[float]) -> float:
     return 0.0 if lowest < 0.5 else math.floor((lowest - 0.01) * 20) / 20
 
 
-def render(recall: Sequence[float], threshold: float, title: str) -> Image.Image:
+def render(recall: Sequence[float], threshold: float, title: str, classes: Sequence[str] | None = None) -> Image.Image:
     """Bars of recall per class, each with its value (collapsed ones, below `threshold`, in red), on an axis
     from `axis_floor` to 1, with the threshold line (or, when it lies under the axis, its value in a note)."""
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
@@ -40,7 +40,8 @@ def render(recall: Sequence[float], threshold: float, title: str) -> Image.Image
         left = LEFT + label * slot + slot * 0.15
         colour = (200, 40, 40) if value < threshold else (60, 110, 180)
         draw.rectangle((left, y_of(value), left + slot * 0.7, y_of(floor)), fill=colour)
-        draw.text((left + slot * 0.25, HEIGHT - BOTTOM + 6), str(label), fill="black", font=font)
+        name = str(label) if classes is None else fitted(classes[label], slot, draw, font)
+        draw.text((left + slot * 0.25, HEIGHT - BOTTOM + 6), name, fill="black", font=font)
         draw.text((left, y_of(value) - 12), bar_label(value), fill="black", font=small)
     if threshold >= floor:
         draw.line((LEFT, y_of(threshold), WIDTH - RIGHT, y_of(threshold)), fill=(200, 40, 40), width=1)
@@ -48,6 +49,13 @@ def render(recall: Sequence[float], threshold: float, title: str) -> Image.Image
         note = f"collapse: recall < {threshold:g}"
         draw.text((WIDTH - RIGHT - draw.textlength(note, font=small), 12), note, fill=(200, 40, 40), font=small)
     return image
+
+
+def fitted(name: str, width: float, draw: ImageDraw.ImageDraw, font) -> str:
+    """A class name cut to fit under its bar (with a trailing '.' when cut)."""
+    while len(name) > 1 and draw.textlength(name, font=font) > width * 0.9:
+        name = name[:-2] + "."
+    return name
 
 
 def bar_label(recall: float) -> str:

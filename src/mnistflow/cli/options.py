@@ -15,7 +15,8 @@ from mnistflow.core.errors import UsageError
 ExperimentOption = Annotated[str | None, typer.Option(
     "--mlflow-experiment",
     help="MLflow experiment (default: tracking.experiment in params.yaml; MLFLOW_EXPERIMENT_NAME overrides)")]
-ModelNameOption = Annotated[str, typer.Option("--name", help="registered model name")]
+ModelNameOption = Annotated[str | None, typer.Option(
+    "--name", help="registered model name (default: the dataset's: mnist-digits, fashion-mnist, ...)")]
 DataOption = Annotated[Path | None, typer.Option(
     help="raw MNIST .npz (default: dvc.yaml's), or mlflow-artifacts:/datasets/mnist.npz shared by `team start`")]
 
@@ -41,17 +42,49 @@ class Format(enum.StrEnum):
     csv = "csv"
 
 
-def study_data(data: Path | None, root: Path, scratch: Path) -> tuple[str, Path]:
+def study_data(data: Path | None, root: Path, scratch: Path, dataset: str = "mnist") -> tuple[str, Path]:
     """--data of a study or tune: (what its workers read, a local copy for this process). A file shared through
-    the tracking server is fetched once here, so a missing one is one line before anything trains."""
+    the tracking server is fetched once here, so a missing one is one line before anything trains. Without
+    --data, a dataset other than MNIST is read once here and written as one .npz for the workers."""
     from mnistflow.tracking import datasets
 
+    if data is None and dataset != "mnist":
+        from mnistflow.data import datasets as data_sets
+
+        arrays, described = data_sets.load(dataset, paths.raw_folder(root))
+        written = data_sets.write_study_file(arrays, described, paths.user_cache() / "datasets")
+        return str(written), written
     location = str(data or paths.raw_data(root))
     if datasets.is_shared(location):
         return location, datasets.fetch(location, scratch)
     if not Path(location).is_file():
         raise UsageError(f"--data {location}: file not found")
     return str(Path(location).resolve()), Path(location)
+
+
+def study_dataset(datasets: set[str]) -> str:
+    """The one dataset of a study's runs (their `prepare.dataset`)."""
+    if len(datasets) != 1:
+        raise UsageError(f"a study trains one dataset; its configurations name {', '.join(sorted(datasets))}")
+    return datasets.pop()
+
+
+def current_dataset(root: Path) -> str:
+    """The name of the dataset the pipeline last prepared (data/dataset.json), else the one params.yaml names."""
+    from mnistflow.core.params import load_params
+    from mnistflow.data import catalog
+
+    described = paths.dataset_file(root)
+    if described.is_file():
+        return catalog.read(described).name
+    return catalog.name_of(load_params(root / paths.PARAMS).prepare.dataset)
+
+
+def model_name(root: Path, name: str | None) -> str:
+    """--name, else the registered model of the project's dataset."""
+    from mnistflow.data import catalog
+
+    return name or catalog.model_name_of(current_dataset(root))
 
 
 def connect_experiment(experiment: str | None, create: bool = False) -> str:

@@ -16,6 +16,8 @@ from mnistflow.cli.options import (
     Format,
     ModelNameOption,
     connect_experiment,
+    current_dataset,
+    model_name,
 )
 from mnistflow.core import paths
 from mnistflow.core.errors import one_line_errors
@@ -24,8 +26,9 @@ from mnistflow.core.errors import one_line_errors
 @one_line_errors
 def register(metric: Annotated[str, typer.Option(help="metric that picks the best run")] = "test/accuracy",
              direction: Annotated[Direction, typer.Option(help="max: higher is better")] = Direction.max,
-             name: ModelNameOption = "mnist-digits", experiment: ExperimentOption = None) -> None:
-    """Register the best FINISHED run's model and move @champion to it if it beats the current one."""
+             name: ModelNameOption = None, experiment: ExperimentOption = None) -> None:
+    """Register the best FINISHED run of the project's dataset and move @champion to it if it beats the current
+    one: one registered model per dataset (mnist-digits, fashion-mnist, ...)."""
     from mnistflow.tracking import registry, require_project_root, tracking_uri
 
     root = require_project_root()
@@ -34,8 +37,9 @@ def register(metric: Annotated[str, typer.Option(help="metric that picks the bes
         print(f"no eligible run: no tracking store yet ({database}); `dvc repro` records the first run")
         raise typer.Exit(1)  # and nothing is created
     experiment_id = connect_experiment(experiment)
-    outcome = registry.register_best(experiment_id, name, metric, direction.value,
-                                     root / paths.REGISTRY_LOCK)
+    dataset = current_dataset(root)
+    outcome = registry.register_best(experiment_id, model_name(root, name), metric, direction.value,
+                                     root / paths.REGISTRY_LOCK, dataset)
     print(outcome.message)
     if outcome.candidate is None and outcome.version is None:
         raise typer.Exit(1)  # nothing to register and no champion: not a success
@@ -136,7 +140,7 @@ def _open_store_and_view(root: Path, host: str, port: int) -> None:
 @one_line_errors
 def serve(model_uri: Annotated[str | None, typer.Option(
               help="model URI (default: models:/<name>@champion if it exists, else the newest finished run's)")]
-          = None, name: ModelNameOption = "mnist-digits",
+          = None, name: ModelNameOption = None,
           port: Annotated[int, typer.Option(min=1, max=65535, help="port to serve on")] = 5001,
           host: Annotated[str, typer.Option(help="0.0.0.0 to let other machines in")] = "127.0.0.1",
           experiment: ExperimentOption = None) -> None:
@@ -144,7 +148,9 @@ def serve(model_uri: Annotated[str | None, typer.Option(
     from mnistflow.tracking import registry, require_project_root, use_store
     from mnistflow.tracking.serving import serve as run_server
 
-    use_store(require_project_root())
-    chosen = registry.choose_model(lambda: connect_experiment(experiment), name, model_uri)
+    root = require_project_root()
+    use_store(root)
+    chosen = registry.choose_model(lambda: connect_experiment(experiment), model_name(root, name), model_uri,
+                                   dataset=current_dataset(root))
     print(f"model: {chosen.label}", file=sys.stderr)
     raise typer.Exit(run_server(require_project_root(), chosen.uri, host, port))

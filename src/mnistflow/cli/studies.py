@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mnistflow.cli.options import DataOption, Executor, ExperimentOption, study_data
+from mnistflow.cli.options import DataOption, Executor, ExperimentOption, study_data, study_dataset
 from mnistflow.core import paths
 from mnistflow.core.errors import UsageError, one_line_errors
 
@@ -36,18 +36,19 @@ def study(study_file: Annotated[Path | None, typer.Option(
           data: DataOption = None, experiment: ExperimentOption = None) -> None:
     """Train every configuration x seed in parallel, as child runs of one parent run, and summarize."""
     from mnistflow.analysis.comparison import to_markdown
-    from mnistflow.core.params import read_params
+    from mnistflow.core.params import apply_overrides, read_params
     from mnistflow.data import review
     from mnistflow.study.grid import plan
     from mnistflow.study.runner import run_study
     from mnistflow.tracking import require_project_root
 
     raw_params, parsed = read_params(params)
-    with tempfile.TemporaryDirectory() as scratch:
-        location, local_data = study_data(data, require_project_root(), Path(scratch))
-        review_rows = review.project_rows(paths.optional_review_file(require_project_root()), local_data)
     study_file = study_file or (None if config else paths.STUDY)  # named configurations stand on their own
     jobs = plan(study_file, [paths.config_file(item) for item in config], seeds, set_, raw_params)
+    dataset = study_dataset({apply_overrides(raw_params, job.overrides).prepare.dataset for job in jobs.jobs})
+    with tempfile.TemporaryDirectory() as scratch:
+        location, local_data = study_data(data, require_project_root(), Path(scratch), dataset)
+        review_rows = review.project_rows(paths.optional_review_file(require_project_root()), local_data)
     console = Console(stderr=True)
     console.print(f"study {name}: {len(jobs.configurations)} configurations x {len(jobs.seeds)} seeds "
                   f"= {len(jobs.jobs)} runs on {workers} workers")
@@ -90,7 +91,7 @@ def tune(tune_file: Annotated[Path, typer.Option(help="search space, shared over
     space = read_search_space(tune_file, raw_params)
     root = require_project_root()
     with tempfile.TemporaryDirectory() as scratch:
-        location, local_data = study_data(data, root, Path(scratch))
+        location, local_data = study_data(data, root, Path(scratch), parsed.prepare.dataset)
         review_rows = review.project_rows(paths.optional_review_file(root), local_data)
     request = TuneRequest(space, trials, name, storage_url(root), resume, workers, executor.value,
                           output or paths.config_file("tuned", root), overwrite)

@@ -28,6 +28,7 @@ INITIALIZERS = (
 LOSSES = ("crossentropy", "clipped_crossentropy")
 NUMERICS = ("portable", "native")
 SOURCES = ("file", "keras")
+NAMED_DATASETS = ("mnist", "fashion-mnist")  # data.catalog's names; any other value is a path
 MAX_THREADS = 256
 MAX_SHIFT = 8  # pixels; a 28x28 digit shifted further leaves the frame
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
@@ -46,6 +47,7 @@ def _require_choice(value: str, key: str, choices: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PrepareParams:
+    dataset: str
     source: str
     validation_fraction: float
     split_seed: int
@@ -53,6 +55,11 @@ class PrepareParams:
     train_limit: int | None
 
     def __post_init__(self) -> None:
+        _require(isinstance(self.dataset, str) and bool(self.dataset.strip()), "prepare.dataset",
+                 "mnist, fashion-mnist or the path of a dataset", self.dataset)
+        _require(self.source == "file" or self.dataset in NAMED_DATASETS, "prepare.source",
+                 f"file for a dataset given by its path (keras downloads only {', '.join(NAMED_DATASETS)})",
+                 self.source)
         _require_choice(self.source, "prepare.source", SOURCES)
         _require(0 < self.validation_fraction < 1, "prepare.validation_fraction", "in (0, 1)",
                  self.validation_fraction)

@@ -39,9 +39,19 @@ def stage_argument(root: Path, stage: str, flag: str) -> Path:
         raise DataError(f"{root / DVC_YAML}: cannot find the {stage} stage's {flag} path ({error})") from None
 
 
-def raw_data(root: Path) -> Path:
-    """The raw MNIST file the pipeline reads: the `--raw` argument of dvc.yaml's prepare stage."""
+def raw_folder(root: Path) -> Path:
+    """The folder of the named datasets the pipeline reads: the `--raw` argument of dvc.yaml's prepare stage."""
     return stage_argument(root, "prepare", "--raw")
+
+
+def raw_data(root: Path) -> Path:
+    """The raw MNIST file the pipeline reads: mnist.npz in the raw folder."""
+    return raw_folder(root) / "mnist.npz"
+
+
+def dataset_file(root: Path) -> Path:
+    """The prepare stage's description of the dataset (its `--dataset`)."""
+    return stage_argument(root, "prepare", "--dataset")
 
 
 def review_file(root: Path) -> Path:

@@ -54,6 +54,27 @@ def frame(gray: np.ndarray) -> Framed:
     return Framed(_fit_and_centre(digit), contrast, pieces)
 
 
+def fit_frame(gray: np.ndarray) -> Framed:
+    """A picture framed as Fashion-MNIST's product photos were: the object light on black (a light background is
+    inverted), its background trimmed, its longer side fitted to 28 pixels, centred, brightest pixel at 255."""
+    gray = np.asarray(gray, np.float32)
+    if _is_dark_on_light(gray):
+        gray = 255.0 - gray
+    gray = gray - float(np.median(np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])))
+    rows, columns = np.nonzero(gray > 0.1 * max(float(gray.max()), 1.0))
+    if not len(rows):
+        return Framed(np.zeros((28, 28), np.float32), 0.0, 0)
+    object_pixels = np.clip(gray[rows.min():rows.max() + 1, columns.min():columns.max() + 1], 0, None)
+    scale = 28 / max(object_pixels.shape)
+    size = (max(1, round(object_pixels.shape[1] * scale)), max(1, round(object_pixels.shape[0] * scale)))
+    fitted = np.asarray(Image.fromarray(object_pixels).resize(size, Image.Resampling.LANCZOS), np.float32)
+    framed = np.zeros((28, 28), np.float32)
+    top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
+    framed[top:top + size[1], left:left + size[0]] = np.clip(fitted, 0, None)
+    brightest = float(framed.max())
+    return Framed(framed * (255.0 / brightest) if brightest > 0 else framed, brightest, 1)
+
+
 def already_framed(pixels: np.ndarray) -> Framed:
     """A 28x28 array given as it is (an .npy), with its contrast and pieces found the way `frame` finds them."""
     pixels = np.asarray(pixels, np.float32)
@@ -122,14 +143,14 @@ def _thickened(digit: np.ndarray, width: float) -> np.ndarray:
 MAX_PHOTO_PIXELS = 40_000_000  # a 40-megapixel photo frames in about a second; larger ones are refused unread
 
 
-def load_framed(path: str | Path) -> list[Framed]:
-    """The images of a PNG/JPEG (one, framed like MNIST) or an .npy of (28, 28) / (N, 28, 28), each with what
-    its framing saw."""
+def load_framed(path: str | Path, framing: str = "digit") -> list[Framed]:
+    """The images of a PNG/JPEG (one, framed like MNIST, or fitted whole for `framing="fit"`) or an .npy of
+    (28, 28) / (N, 28, 28), each with what its framing saw."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
         _check_file(path)
         return [already_framed(image) for image in _load_array(path)]
-    return [frame(load_photo(path))]
+    return [(fit_frame if framing == "fit" else frame)(load_photo(path))]
 
 
 def load_photo(path: str | Path) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 
 from mnistflow.core import archives
 from mnistflow.core.errors import DataError, ParamsError
+from mnistflow.data.catalog import DIGIT_CLASSES
 
 # sha256 of array.tobytes() for canonical MNIST (see data/raw/README.md).
 EXPECTED_SHA256 = MappingProxyType({
@@ -35,11 +36,13 @@ IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One prepared split: images as float32 rows of 784 pixels, labels as uint8, and source indices."""
+    """One prepared split: images as float32 rows of 784 pixels, labels as uint8, source indices, and the
+    dataset's class names in label order (not saved with the split: data/dataset.json holds them)."""
 
     images: np.ndarray
     labels: np.ndarray
     indices: np.ndarray
+    classes: tuple[str, ...] = DIGIT_CLASSES
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -117,20 +120,22 @@ def preprocess(images: np.ndarray, scale: bool) -> np.ndarray:
     return rows / np.float32(255.0) if scale else rows
 
 
-def make_split(images: np.ndarray, labels: np.ndarray, indices, scale: bool) -> Split:
+def make_split(images: np.ndarray, labels: np.ndarray, indices, scale: bool,
+               classes: tuple[str, ...] = DIGIT_CLASSES) -> Split:
     indices = np.asarray(indices, dtype=np.int64)
-    return Split(preprocess(images[indices], scale), labels[indices], indices)
+    return Split(preprocess(images[indices], scale), labels[indices], indices, classes)
 
 
-def prepare_splits(arrays: dict[str, np.ndarray], params) -> dict[str, Split]:
+def prepare_splits(arrays: dict[str, np.ndarray], params, classes: tuple[str, ...] = DIGIT_CLASSES) -> dict[str, Split]:
     """Train, validation and test splits as the `prepare` params say (a PrepareParams)."""
     images, labels = arrays["x_train"], arrays["y_train"]
     if params.train_limit is not None:
         images, labels = images[:params.train_limit], labels[:params.train_limit]
     train, validation = split_indices(len(labels), params.validation_fraction, params.split_seed)
-    return {"train": make_split(images, labels, train, params.scale),
-            "validation": make_split(images, labels, validation, params.scale),
-            "test": make_split(arrays["x_test"], arrays["y_test"], np.arange(len(arrays["y_test"])), params.scale)}
+    test = np.arange(len(arrays["y_test"]))
+    return {"train": make_split(images, labels, train, params.scale, classes),
+            "validation": make_split(images, labels, validation, params.scale, classes),
+            "test": make_split(arrays["x_test"], arrays["y_test"], test, params.scale, classes)}
 
 
 def check_batch_fits(batch_size: int, train: Split) -> None:
@@ -145,9 +150,9 @@ def save_split(split: Split, path: str | Path) -> None:
     archives.save_npz(path, {"images": split.images, "labels": split.labels, "indices": split.indices})
 
 
-def load_split(path: str | Path) -> Split:
+def load_split(path: str | Path, classes: tuple[str, ...] = DIGIT_CLASSES) -> Split:
     arrays = read_npz(Path(path))
     try:
-        return Split(arrays["images"], arrays["labels"], arrays["indices"])
+        return Split(arrays["images"], arrays["labels"], arrays["indices"], classes)
     except KeyError as error:
         raise DataError(f"{path}: array {error} is missing (expected images, labels, indices)") from None

@@ -3,6 +3,8 @@
 Columns: split (train = the 60,000 training images, test), index (into that split of raw MNIST), given (the
 raw label), suggested (the label the model prefers; edit it if you know better), verdict: empty (not reviewed
 yet), `relabel` (use `suggested`), `exclude` (drop the image) or `keep` (the given label is right).
+A sixth column, `dataset`, names the dataset of each row once the file holds another dataset's rows than
+MNIST's (a file of five columns is MNIST's); each dataset's rows apply to it alone.
 Plain csv, no pandas: the prepare stage reads it.
 """
 
@@ -23,6 +25,8 @@ from mnistflow.core.errors import DataError
 from mnistflow.data.mnist import NUM_CLASSES, Split
 
 COLUMNS = ("split", "index", "given", "suggested", "verdict")
+DATASET_COLUMN = "dataset"
+MNIST = "mnist"
 VERDICTS = ("relabel", "exclude", "keep")
 SPLITS = ("train", "test")
 
@@ -34,6 +38,7 @@ class Row:
     given: int
     suggested: int
     verdict: str  # "" while not reviewed
+    dataset: str = MNIST
 
 
 def _integer(text: str, column: str, where: str, low: int, high: int) -> int:
@@ -47,14 +52,16 @@ def _integer(text: str, column: str, where: str, low: int, high: int) -> int:
     return value
 
 
-def parse_row(fields: dict[str, str], where: str, raw_labels: Mapping[str, np.ndarray]) -> Row:
+def parse_row(fields: dict[str, str], where: str, raw_labels: Mapping[str, np.ndarray],
+              class_count: int = NUM_CLASSES) -> Row:
     """One row, checked against the raw labels: a wrong split, index, label or verdict is a DataError."""
     split, verdict = (fields.get("split") or "").strip(), (fields.get("verdict") or "").strip().lower()
     if split not in SPLITS:
         raise DataError(f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
     row = Row(split, _integer(fields.get("index", ""), "index", where, 0, len(raw_labels[split]) - 1),
-              _integer(fields.get("given", ""), "given", where, 0, NUM_CLASSES - 1),
-              _integer(fields.get("suggested", ""), "suggested", where, 0, NUM_CLASSES - 1), verdict)
+              _integer(fields.get("given", ""), "given", where, 0, class_count - 1),
+              _integer(fields.get("suggested", ""), "suggested", where, 0, class_count - 1), verdict,
+              (fields.get(DATASET_COLUMN) or MNIST).strip())
     check_row(row, where, raw_labels)
     return row
 
@@ -71,31 +78,48 @@ def check_row(row: Row, where: str, raw_labels: Mapping[str, np.ndarray]) -> Non
         raise DataError(f"{where}: relabel to {row.suggested}, the label it already has")
 
 
-def read_rows(path: Path, raw_labels: Mapping[str, np.ndarray]) -> list[Row]:
-    """Every row of the review file, validated; a missing file is an empty review."""
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """Whose rows are read and checked: a dataset, its raw labels and its number of classes."""
+
+    raw_labels: Mapping[str, np.ndarray]
+    dataset: str = MNIST
+    class_count: int = NUM_CLASSES
+
+
+def read_rows(path: Path, raw_labels: Mapping[str, np.ndarray], dataset: str = MNIST,
+              class_count: int = NUM_CLASSES) -> list[Row]:
+    """The review file's rows of `dataset`, validated against its raw labels; a missing file is an empty review."""
+    return [row for row in read_all_rows(path, Scope(raw_labels, dataset, class_count)) if row.dataset == dataset]
+
+
+def read_all_rows(path: Path, scope: Scope) -> list[Row]:
+    """Every row of the review file; those of `scope.dataset` validated (the others are kept as they are)."""
     if not path.exists():
         return []
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel's "CSV UTF-8") is fine
-            return _parse_rows(path, csv.DictReader(handle), raw_labels)
+            return _parse_rows(path, csv.DictReader(handle), scope)
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text (byte {error.start})") from None
     except csv.Error as error:
         raise DataError(f"{path}: not a readable CSV file ({error})") from None
 
 
-def _parse_rows(path: Path, reader: csv.DictReader, raw_labels: Mapping[str, np.ndarray]) -> list[Row]:
-    if tuple(reader.fieldnames or ()) != COLUMNS:
-        raise DataError(f"{path}: expected the header {','.join(COLUMNS)}, got {','.join(reader.fieldnames or [])}")
+def _parse_rows(path: Path, reader: csv.DictReader, scope: Scope) -> list[Row]:
+    header = tuple(reader.fieldnames or ())
+    if header not in (COLUMNS, (*COLUMNS, DATASET_COLUMN)):
+        raise DataError(f"{path}: expected the header {','.join(COLUMNS)} (and {DATASET_COLUMN}), got "
+                        f"{','.join(header)}")
     rows: list[Row] = []
-    seen: dict[tuple[str, int], int] = {}
+    seen: dict[tuple[str, str, int], int] = {}
     for fields in reader:
         where = f"{path} line {reader.line_num}"
         if None in fields:  # DictReader files extra fields under the key None
-            raise DataError(f"{where}: {len(COLUMNS) + len(fields[None])} fields, expected {len(COLUMNS)} "
-                            f"({','.join(COLUMNS)})")
-        row = parse_row(fields, where, raw_labels)
-        key = (row.split, row.index)
+            raise DataError(f"{where}: {len(header) + len(fields[None])} fields, expected {len(header)} "
+                            f"({','.join(header)})")
+        row = _row(fields, where, scope)
+        key = (row.dataset, row.split, row.index)
         if key in seen:
             raise DataError(f"{where}: {row.split} image #{row.index} is already on line {seen[key]}")
         seen[key] = reader.line_num
@@ -103,11 +127,28 @@ def _parse_rows(path: Path, reader: csv.DictReader, raw_labels: Mapping[str, np.
     return rows
 
 
+def _row(fields: dict[str, str], where: str, scope: Scope) -> Row:
+    """A row of the scope's dataset, checked; another dataset's row as it is written (its data is not here)."""
+    dataset = (fields.get(DATASET_COLUMN) or MNIST).strip()
+    if dataset == scope.dataset:
+        return parse_row(fields, where, scope.raw_labels, scope.class_count)
+    try:
+        return Row((fields.get("split") or "").strip(), int(fields["index"]), int(fields["given"]),
+                   int(fields["suggested"]), (fields.get("verdict") or "").strip().lower(), dataset)
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{where}: a row of dataset {dataset} that is not split,index,given,suggested,verdict "
+                        f"({error})") from None
+
+
 def write_rows(path: Path, rows: Iterable[Row]) -> None:
+    """The rows, with the dataset column only where a row is not MNIST's (MNIST's own file keeps five)."""
+    rows = list(rows)
+    named = any(row.dataset != MNIST for row in rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows((row.split, row.index, row.given, row.suggested, row.verdict) for row in rows)
+    writer.writerow((*COLUMNS, DATASET_COLUMN) if named else COLUMNS)
+    writer.writerows((row.split, row.index, row.given, row.suggested, row.verdict, *([row.dataset] if named else []))
+                     for row in rows)
     atomic.write_text(path, buffer.getvalue())
 
 
@@ -145,7 +186,7 @@ def with_changes(split: Split, changes: Changes) -> tuple[Split, np.ndarray]:
                 keep[position[int(index)]] = False
             else:
                 labels[position[int(index)]] = label
-    return Split(split.images[keep], labels[keep], split.indices[keep]), keep
+    return dataclasses.replace(split, images=split.images[keep], labels=labels[keep], indices=split.indices[keep]), keep
 
 
 def apply_to_split(split: Split, rows: Iterable[Row]) -> Split:
@@ -178,28 +219,31 @@ def test_labels(rows: Iterable[Row]) -> dict[str, int | None]:
             for row in rows if row.split == "test" and row.verdict in ("relabel", "exclude")}
 
 
-def read_suspects(path: Path, split: str) -> list[Row]:
+def read_suspects(path: Path, split: str, dataset: str = MNIST) -> list[Row]:
     """Unreviewed rows from an evaluate stage's suspects table (index, label, suggested, ...); none if absent."""
     if not path.exists():
         return []
     with open(path, newline="", encoding="utf-8") as handle:
         try:
-            return [Row(split, int(fields["index"]), int(fields["label"]), int(fields["suggested"]), "")
+            return [Row(split, int(fields["index"]), int(fields["label"]), int(fields["suggested"]), "", dataset)
                     for fields in csv.DictReader(handle)]
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"{path}: expected the evaluate stage's suspects table ({error})") from None
 
 
-def update_file(path: Path, errors_folder: Path, raw_labels: Mapping[str, np.ndarray]) -> tuple[list[Row], int]:
-    """Merge the current suspects of both splits into the review file; returns its rows and the new count."""
-    suspects = [*read_suspects(errors_folder / "label_issues.csv", "test"),
-                *read_suspects(errors_folder / "train_label_issues.csv", "train")]
+def update_file(path: Path, errors_folder: Path, raw_labels: Mapping[str, np.ndarray], dataset: str = MNIST,
+                class_count: int = NUM_CLASSES) -> tuple[list[Row], int]:
+    """Merge the current suspects of both splits into the dataset's rows of the review file (other datasets'
+    rows stay); returns the dataset's rows and the new count."""
+    suspects = [*read_suspects(errors_folder / "label_issues.csv", "test", dataset),
+                *read_suspects(errors_folder / "train_label_issues.csv", "train", dataset)]
     if not suspects:
         raise DataError(f"{errors_folder}: no suspects tables (label_issues.csv); run `dvc repro` first")
-    rows, new = merge_suspects(read_rows(path, raw_labels), suspects)
+    every = read_all_rows(path, Scope(raw_labels, dataset, class_count))
+    rows, new = merge_suspects([row for row in every if row.dataset == dataset], suspects)
     for number, row in enumerate(rows, start=2):  # a suspects table from other data than the raw file
         check_row(row, f"{path} line {number} (to be written)", raw_labels)
-    write_rows(path, rows)
+    write_rows(path, [row for row in every if row.dataset != dataset] + rows)
     return rows, new
 
 
@@ -223,11 +267,12 @@ def read_summary(prepared: Path) -> dict:
 
 
 def project_rows(path: Path | None, raw_data: Path) -> tuple[Row, ...]:
-    """The review file's rows checked against the raw data (for a study, which trains on what `dvc repro`
-    does); none when there is no review file."""
+    """The review file's rows of the study's dataset, checked against its raw data (for a study, which trains
+    on what `dvc repro` does); none when there is no review file."""
     if path is None or not path.exists():
         return ()
-    from mnistflow.data.mnist import load_mnist
+    from mnistflow.data.datasets import read_study_file
 
-    arrays = load_mnist(raw_data)
-    return tuple(read_rows(path, {"train": arrays["y_train"], "test": arrays["y_test"]}))
+    arrays, dataset = read_study_file(raw_data)
+    return tuple(read_rows(path, {"train": arrays["y_train"], "test": arrays["y_test"]}, dataset.name,
+                           len(dataset.classes)))

@@ -10,27 +10,28 @@ from mnistflow.core.params import CnnParams, MlpParams, ModelParams
 from mnistflow.data.mnist import IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES
 
 
-def build_model(params: ModelParams) -> keras.Model:
-    """The chosen architecture, taking flat 784-pixel rows; seed Keras first for reproducible weights."""
-    return build_cnn(params.cnn) if params.arch == "cnn" else build_mlp(params.mlp)
+def build_model(params: ModelParams, class_count: int = NUM_CLASSES) -> keras.Model:
+    """The chosen architecture, taking flat 784-pixel rows, with one output per class; seed Keras first for
+    reproducible weights."""
+    return build_cnn(params.cnn, class_count) if params.arch == "cnn" else build_mlp(params.mlp, class_count)
 
 
-def build_mlp(params: MlpParams) -> keras.Model:
-    """784 -> Dense(units, activation) -> Dense(10, softmax): the classic experiment."""
+def build_mlp(params: MlpParams, class_count: int = NUM_CLASSES) -> keras.Model:
+    """784 -> Dense(units, activation) -> Dense(class_count, softmax): the classic experiment."""
     return keras.Sequential(
         [
             keras.Input(shape=(IMAGE_PIXELS,), name="pixels"),
             layers.Dense(params.units, activation=params.activation,
                          kernel_initializer=params.hidden_initializer, name="hidden"),
-            layers.Dense(NUM_CLASSES, activation="softmax",
+            layers.Dense(class_count, activation="softmax",
                          kernel_initializer=params.output_initializer, name="output"),
         ],
         name="mnist_mlp",
     )
 
 
-def build_cnn(params: CnnParams) -> keras.Model:
-    """28x28 -> two 5x5 stride-2 ReLU convolutions (filters, 2 x filters) -> Dense(dense_units) -> Dense(10).
+def build_cnn(params: CnnParams, class_count: int = NUM_CLASSES) -> keras.Model:
+    """28x28 -> two 5x5 stride-2 ReLU convolutions (filters, 2 x filters) -> Dense(dense_units) -> Dense(classes).
 
     Strided convolutions instead of max pooling: TensorFlow has no deterministic max-pool gradient.
     """
@@ -44,7 +45,7 @@ def build_cnn(params: CnnParams) -> keras.Model:
             layers.Dropout(params.conv_dropout, name="conv_dropout"),
             layers.Dense(params.dense_units, activation="relu", name="hidden"),
             layers.Dropout(params.dense_dropout, name="dense_dropout"),
-            layers.Dense(NUM_CLASSES, activation="softmax", name="output"),
+            layers.Dense(class_count, activation="softmax", name="output"),
         ],
         name="mnist_cnn",
     )

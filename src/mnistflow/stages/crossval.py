@@ -15,7 +15,7 @@ from rich.console import Console
 from mnistflow.core import atomic, process
 from mnistflow.core.errors import one_line_errors, run_as_program
 from mnistflow.core.params import load_params
-from mnistflow.data import mnist
+from mnistflow.data import catalog, mnist
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -23,6 +23,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--prepared", required=True, help="folder with train.npz, validation.npz and test.npz")
     parser.add_argument("--out", required=True, help="output folder: summary.json, train.npz, test.npz")
+    parser.add_argument("--dataset", help="the prepare stage's dataset description (JSON); default: MNIST")
     return parser.parse_args(argv)
 
 
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
         print("crossval: off (crossval.enabled is false)")
         return
     prepared = Path(arguments.prepared)
-    train, validation, test = (mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation", "test"))
+    classes = catalog.read(arguments.dataset).classes
+    train, validation, test = (mnist.load_split(prepared / f"{name}.npz", classes)
+                               for name in ("train", "validation", "test"))
     from mnistflow import tracking
     from mnistflow.core import runtime
     from mnistflow.training import crossval, fold_runs  # TensorFlow loads only when the stage is on
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure(params.train.threads, params.train.numerics)
 
     pool = crossval.pool_of([train, validation])
-    folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed)
+    folds = crossval.fold_assignments(pool.labels, params.crossval.folds, params.prepare.split_seed, len(classes))
     tracking.connect(params.tracking.experiment)
     console = Console(stderr=True)
     # Under `mlflow run`, MLFLOW_RUN_ID names the run the train stage continues: cross-validation goes in a
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             tracking.active_run(run_name=name, parent_run_id=enclosing) as parent_id:
         fold_runs.start(params)
         result = crossval.cross_validate(params, pool, test, folds,
-                                         fold_runs.FoldRuns(params, parent_id, console))
+                                         fold_runs.FoldRuns(params, parent_id, console, classes))
         summary = crossval.write_outputs(folder, result, test)
         fold_runs.log_summary(summary)
     console.print(f"crossval: {summary['folds']} folds, out-of-fold accuracy {summary['crossval_accuracy']:.4f}, "

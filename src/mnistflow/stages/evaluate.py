@@ -13,7 +13,7 @@ import numpy as np
 from mnistflow.core import atomic, paths, process, runtime
 from mnistflow.core.errors import DataError, one_line_errors, run_as_program
 from mnistflow.core.params import load_params
-from mnistflow.data import mnist
+from mnistflow.data import catalog, mnist
 
 
 def read_run_id(path: str) -> str:
@@ -35,7 +35,7 @@ def load_trained_model(path: str):
         raise DataError(f"{path}: not a loadable .keras model ({str(error).splitlines()[0][:200]})") from None
 
 
-def read_audit(prepared: Path, crossval_folder: Path | None):
+def read_audit(prepared: Path, crossval_folder: Path | None, classes: tuple[str, ...]):
     """The label audit's inputs: cross-validated probabilities when the crossval stage ran, the reviewed test
     labels from prepare's review.json."""
     from mnistflow.data import review
@@ -45,7 +45,7 @@ def read_audit(prepared: Path, crossval_folder: Path | None):
     stored = None if crossval_folder is None else crossval.read_outputs(crossval_folder)
     if stored is None or crossval_folder is None:
         return evaluation.Audit(reviewed_test_labels=reviewed)
-    pool = crossval.pool_of([mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation")])
+    pool = crossval.pool_of([mnist.load_split(prepared / f"{name}.npz", classes) for name in ("train", "validation")])
     if not np.array_equal(pool.indices, stored.train_indices):
         raise DataError(f"{crossval_folder}: its probabilities are for other training images than {prepared}; "
                         "run `dvc repro`")
@@ -58,6 +58,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--prepared", required=True, help="folder with test.npz")
+    parser.add_argument("--dataset", help="the prepare stage's dataset description (JSON); default: MNIST")
     parser.add_argument("--model", required=True, help="trained .keras file")
     parser.add_argument("--history", required=True, help="per-epoch CSV from training")
     parser.add_argument("--run-file", required=True, help="JSON naming the MLflow run of training")
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
     process.die_with_parent()
     params = load_params(arguments.params)
-    test = mnist.load_split(Path(arguments.prepared) / "test.npz")
+    dataset = catalog.read(arguments.dataset)
+    test = mnist.load_split(Path(arguments.prepared) / "test.npz", dataset.classes)
     run_id = read_run_id(arguments.run_file)
     runtime.configure(params.train.threads, params.train.numerics)
     from mnistflow import tracking
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_trained_model(arguments.model)
     history = pipeline.read_history(arguments.history)
-    audit = read_audit(Path(arguments.prepared), arguments.crossval and Path(arguments.crossval))
+    audit = read_audit(Path(arguments.prepared), arguments.crossval and Path(arguments.crossval), dataset.classes)
     tracking.connect(params.tracking.experiment)
     # Every out is written beside its place and moved in only once the run has ended well (signals held).
     files = {atomic.temporary_sibling(path): Path(path)
@@ -93,10 +95,10 @@ def main(argv: list[str] | None = None) -> None:
     (metrics_file, per_class_file, confusion_file), (figures, errors) = files, folders
     try:
         with tracking.active_run(run_id=run_id):
-            result = recording.evaluate_and_log(model, params, test, history, figures, errors, audit)
+            result = recording.evaluate_and_log(model, params, test, history, figures, errors, dataset.name, audit)
             atomic.write_json(metrics_file, evaluation.headline_metrics(result.metrics))
-            evaluation.write_per_class_data(per_class_file, result.metrics)
-            evaluation.write_confusion_data(confusion_file, test.labels, result.predictions)
+            evaluation.write_per_class_data(per_class_file, result.metrics, dataset.classes)
+            evaluation.write_confusion_data(confusion_file, test.labels, result.predictions, dataset.classes)
             tracking.log_provenance(paths.DVC_YAML, with_outs=("prepare", "train"))
         tracking.runs.uninterrupted(_move_into_place)(files, folders)
     finally:
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"test accuracy {result.metrics['test_accuracy']:.4f}  loss {result.metrics['test_loss']:.4f}  "
           f"macro F1 {result.metrics['test_macro_f1']:.4f}")
     if result.collapsed:
-        print(f"warning: collapsed classes on the test set: {result.collapsed}", file=sys.stderr)
+        print(f"warning: collapsed classes on the test set: "
+              f"{catalog.listed([dataset.classes[label] for label in result.collapsed])}", file=sys.stderr)
 
 
 def _move_into_place(files: dict[Path, Path], folders: dict[Path, Path]) -> None:

@@ -12,13 +12,14 @@ from rich.console import Console
 from mnistflow.core import atomic, process, runtime
 from mnistflow.core.errors import one_line_errors, run_as_program
 from mnistflow.core.params import load_params
-from mnistflow.data import mnist, review
+from mnistflow.data import catalog, mnist, review
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--prepared", required=True, help="folder with train.npz and validation.npz")
+    parser.add_argument("--dataset", help="the prepare stage's dataset description (JSON); default: MNIST")
     parser.add_argument("--model", required=True, help="output .keras file")
     parser.add_argument("--history", required=True, help="output per-epoch CSV")
     parser.add_argument("--run-file", required=True, help="output JSON naming the MLflow run")
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     process.die_with_parent()
     params = load_params(arguments.params)
     prepared = Path(arguments.prepared)
-    train, validation = (mnist.load_split(prepared / f"{name}.npz") for name in ("train", "validation"))
+    dataset = catalog.read(arguments.dataset)
+    train, validation = (mnist.load_split(prepared / f"{name}.npz", dataset.classes)
+                         for name in ("train", "validation"))
     mnist.check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads, params.train.numerics)
     from mnistflow import tracking
@@ -48,18 +51,19 @@ def main(argv: list[str] | None = None) -> None:
     model_file, history_file = outs
     try:
         with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
-            epoch_logger = recording.start(params, {"train": train, "validation": validation})
+            epoch_logger = recording.start(params, {"train": train, "validation": validation}, dataset)
             recording.log_review(review.read_summary(prepared)["counts"])
             with progress.EpochProgress(console, params.train.epochs) as show_progress:
                 model, records = pipeline.train_model(params, train, validation, [show_progress, epoch_logger],
                                                       CompiledModels())
             if records[-1].collapsed:
-                print(f"warning: training ended with collapsed classes {records[-1].collapsed} "
+                print(f"warning: training ended with collapsed classes "
+              f"{catalog.listed([dataset.classes[label] for label in records[-1].collapsed])} "
                       f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
             pipeline.save_model(model, model_file)
             pipeline.write_history(history_file, pipeline.history_rows(records))
             try:
-                recording.log_training(params, model, records, validation)
+                recording.log_training(params, model, records, validation, dataset)
             except tracking.STORE_FAILURES as error:  # keep the work, say where it is
                 atomic.move_into_place(outs)
                 raise tracking.TrackingError(

@@ -27,6 +27,7 @@ from mnistflow.study import pruning
 from mnistflow.study.grid import Job
 
 if TYPE_CHECKING:  # TensorFlow loads in the workers only, never in the study's own process
+    from mnistflow.data.catalog import Dataset
     from mnistflow.training.loop import CompiledModels
 
 CONFIG_TAG, SEED_TAG, STUDY_TAG = "study.configuration", "study.seed", "study.name"
@@ -48,7 +49,7 @@ def failed_row(job: Job, error: str, run_id: str | None = None) -> dict[str, Any
     return {"configuration": job.key, "seed": job.seed, "status": "FAILED", "run_id": run_id, "error": error}
 
 
-def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: CompiledModels,
+def run_job(job: Job, context: StudyContext, data: tuple[dict, Dataset], compiled_models: CompiledModels,
             on_run_started: Callable[[str], None]) -> dict:
     """Train and evaluate one configuration and seed as a complete child run; a crash is a FAILED row."""
     from mnistflow import tracking
@@ -64,9 +65,11 @@ def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: Comp
             row["run_id"] = run_id
             on_run_started(run_id)
             callbacks = [pruning.TrialReporter(job.trial, params.diagnostics.collapse_threshold)] if job.trial else []
-            splits = mnist.prepare_splits(arrays, params.prepare)
+            arrays, dataset = data
+            splits = mnist.prepare_splits(arrays, params.prepare, dataset.classes)
             try:
-                row.update(recording.train_and_evaluate(params, splits, compiled_models, context.review_rows,
+                row.update(recording.train_and_evaluate(params, splits, compiled_models, dataset,
+                                                        context.review_rows,
                                                         callbacks))
             except pruning.Pruned as pruned:  # a pruned trial's run is complete as far as it went
                 tracking.set_tags({pruning.PRUNED_TAG: pruned.reason})
@@ -78,16 +81,16 @@ def run_job(job: Job, context: StudyContext, arrays: dict, compiled_models: Comp
     return row
 
 
-def _setup_worker(context: StudyContext) -> dict:
+def _setup_worker(context: StudyContext) -> tuple[dict, Dataset]:
     os.environ["MLFLOW_TRACKING_URI"] = context.tracking_uri
     from mnistflow import tracking
     from mnistflow.core import runtime  # noqa: F401 - runtime quiets TensorFlow before it loads
-    from mnistflow.data import mnist
+    from mnistflow.data.datasets import read_study_file
     from mnistflow.tracking import datasets
 
     tracking.connect(context.experiment)
     with tempfile.TemporaryDirectory() as folder:  # a dataset shared through the server is read here
-        return mnist.load_mnist(datasets.fetch(context.data_path, Path(folder)))
+        return read_study_file(datasets.fetch(context.data_path, Path(folder)))
 
 
 def run_reporter(connection: multiprocessing.connection.Connection) -> Callable[[str], None]:
@@ -112,9 +115,9 @@ def worker_main(context: StudyContext, connection: multiprocessing.connection.Co
         from mnistflow.core import runtime  # noqa: F401 - loads TensorFlow quietly, before training imports it
         from mnistflow.training.loop import CompiledModels
 
-        arrays, compiled_models = _setup_worker(context), CompiledModels()  # this worker's, reused by its jobs
+        data, compiled_models = _setup_worker(context), CompiledModels()  # this worker's, reused by its jobs
         while (job := connection.recv()) is not None:
-            row = run_job(job, context, arrays, compiled_models, run_reporter(connection))
+            row = run_job(job, context, data, compiled_models, run_reporter(connection))
             connection.send(("row", row))
             if row["status"] == "KILLED":
                 return

@@ -20,7 +20,7 @@ from mnistflow.core.paths import project_root, require_project_root, tracking_ur
 
 if TYPE_CHECKING:
     from mnistflow.tracking.models import MODEL_URI_TAG, log_keras_model, log_model_metrics
-    from mnistflow.tracking.provenance import environment_tags, log_provenance, run_name
+    from mnistflow.tracking.provenance import DATASET_TAG, dataset_tags, environment_tags, log_provenance, run_name
     from mnistflow.tracking.runs import (
         DESCRIPTION_TAG,
         active_run,
@@ -41,7 +41,7 @@ COLLAPSED_TAG = "collapsed_classes"
 
 HOMES = {
     **dict.fromkeys(("MODEL_URI_TAG", "log_keras_model", "log_model_metrics"), "models"),
-    **dict.fromkeys(("environment_tags", "log_provenance", "run_name"), "provenance"),
+    **dict.fromkeys(("DATASET_TAG", "dataset_tags", "environment_tags", "log_provenance", "run_name"), "provenance"),
     **dict.fromkeys(("DESCRIPTION_TAG", "active_run", "append_description", "check_run_experiment", "log_artifacts",
                      "log_datasets",
                      "log_dict", "log_image", "log_metrics", "log_params", "log_table", "set_tags"), "runs"),
@@ -63,6 +63,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ("COLLAPSED_TAG", "DESCRIPTION_TAG", "MODEL_URI_TAG", "STORE_FAILURES", "Terminated", "TrackingError",
            "active_run", "append_description", "check_run_experiment", "connect", "describe", "environment_tags",
-           "log_artifacts", "log_datasets", "log_dict", "log_image", "log_keras_model", "log_metrics",
+           "log_artifacts", "log_datasets", "DATASET_TAG", "dataset_tags", "log_dict", "log_image",
+           "log_keras_model", "log_metrics",
            "log_model_metrics", "log_params", "log_provenance", "log_table", "project_root", "require_project_root",
            "run_name", "set_tags", "tracking_uri", "use_store")

@@ -67,7 +67,8 @@ def _known_packages(requirements: list[str]):
 
 
 @uninterrupted
-def log_keras_model(model, input_example, name: str = "model", description: str = "") -> str:
+def log_keras_model(model, input_example, name: str = "model", description: str = "",
+                    metadata: dict | None = None) -> str:
     """Log a Keras model with its signature and input example, under a name and with a description (markdown,
     shown on the logged model's page); tag the run with its URI and return it."""
     import keras
@@ -81,7 +82,8 @@ def log_keras_model(model, input_example, name: str = "model", description: str 
     # tests/tracking/test_serving.py checks the real serving round trip instead.
     with _known_packages(requirements):
         info = Model.log(artifact_path=None, name=name, flavor=_KerasFlavor, model=model, signature=signature,
-                         input_example=input_example, pip_requirements=requirements, validate_serving_input=False)
+                         input_example=input_example, pip_requirements=requirements, validate_serving_input=False,
+                         metadata=metadata)
     if description:
         mlflow.MlflowClient().set_logged_model_tags(info.model_id, {DESCRIPTION_TAG: description})
     mlflow.set_tag(MODEL_URI_TAG, info.model_uri)

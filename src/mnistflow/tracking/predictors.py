@@ -21,6 +21,15 @@ def onnx_predictor(path: Path) -> Predictor:
     return lambda images: np.asarray(session.run(None, {name: np.asarray(images, dtype=np.float32)})[0])
 
 
+def model_metadata(folder: Path) -> dict:
+    """What a logged model says of its data (MLmodel's `metadata`): `dataset`, `classes` in output order and
+    `framing`; a model logged before datasets had names is an MNIST digit model."""
+    import yaml
+
+    described = (yaml.safe_load((folder / "MLmodel").read_text()) or {}).get("metadata") or {}
+    return {"dataset": "mnist", "classes": [str(digit) for digit in range(10)], "framing": "digit", **described}
+
+
 def folder_predictor(folder: Path) -> Predictor:
     """(N, 28, 28) raw pixels -> (N, 10) probabilities with the logged model in `folder`: its ONNX copy, which
     loads well under a second instead of about 9 s; a model logged without one is run by Keras."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -12,6 +13,17 @@ import mlflow
 
 from mnistflow.core import fingerprint
 from mnistflow.tracking.runs import log_dict
+
+DATASET_TAG, CLASSES_TAG = "mnistflow.dataset", "mnistflow.classes"
+
+
+def dataset_tags(dataset) -> dict[str, str]:
+    """The run's dataset (a data.catalog.Dataset): its name (register picks the registered model by it) and
+    class names (JSON), and the first data file's sha256."""
+    tags = {DATASET_TAG: dataset.name, CLASSES_TAG: json.dumps(list(dataset.classes))}
+    if dataset.files and "sha256" in dataset.files[0]:
+        tags["mnistflow.dataset_sha256"] = dataset.files[0]["sha256"]
+    return tags
 
 
 def environment_tags() -> dict[str, str]:

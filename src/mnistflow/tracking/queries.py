@@ -16,6 +16,7 @@ from mnistflow.core.errors import TrackingError
 from mnistflow.tracking import metric_keys, predictors
 from mnistflow.tracking.models import MODEL_URI_TAG
 from mnistflow.tracking.predictors import Predictor
+from mnistflow.tracking.provenance import DATASET_TAG
 
 
 def _search(experiment_ids: list[str], query: str) -> pd.DataFrame:
@@ -60,14 +61,16 @@ def runs_table(experiment_id: str, filter_string: str = "", include_unfinished: 
     return runs.rename(columns=renamed).reindex(columns=columns), params, metrics
 
 
-def latest_model_run(experiment_id: str) -> str:
+def latest_model_run(experiment_id: str, dataset: str = "mnist") -> str:
+    """The newest FINISHED run of `dataset` with a logged model (runs without a dataset tag trained on MNIST)."""
     client = MlflowClient()
     runs = client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=200)
     for run in runs:
-        if MODEL_URI_TAG in run.data.tags:
+        if MODEL_URI_TAG in run.data.tags and run.data.tags.get(DATASET_TAG, "mnist") == dataset:
             return run.info.run_id
-    raise TrackingError("no FINISHED run with a logged model in this experiment; run `dvc repro` first")
+    raise TrackingError(f"no FINISHED run of dataset {dataset} with a logged model in this experiment; run "
+                        "`dvc repro` first")
 
 
 def model_uri_of_run(run_id: str) -> str:

@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 from mnistflow.core.errors import UsageError
 from mnistflow.tracking import COLLAPSED_TAG, metric_keys
 from mnistflow.tracking.models import MODEL_URI_TAG
+from mnistflow.tracking.provenance import DATASET_TAG
 from mnistflow.tracking.store import file_lock
 
 ALIAS = "champion"
@@ -59,12 +60,18 @@ def metric_of(run: Run, metric: str) -> float | None:
     return metric_keys.grouped(run.data.metrics).get(metric)
 
 
-def best_run(client: MlflowClient, experiment_id: str, metric: str, direction: str) -> Run | None:
-    """The eligible run with the best value, the earliest among equals. Sorted here, not by the store, so that
-    runs logged under the old flat names compete too."""
+def dataset_of(run: Run) -> str:
+    """The dataset a run trained on (runs from before datasets had names trained on MNIST)."""
+    return run.data.tags.get(DATASET_TAG, "mnist")
+
+
+def best_run(client: MlflowClient, experiment_id: str, metric: str, direction: str,
+             dataset: str = "mnist") -> Run | None:
+    """The eligible run of `dataset` with the best value, the earliest among equals. Sorted here, not by the
+    store, so that runs logged under the old flat names compete too."""
     runs = client.search_runs([experiment_id], filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time ASC"], max_results=5000)
-    candidates = [run for run in runs if eligible(run, metric)]
+    candidates = [run for run in runs if eligible(run, metric) and dataset_of(run) == dataset]
     choose = max if direction == "max" else min
     return choose(candidates, key=lambda run: metric_keys.grouped(run.data.metrics)[metric]) if candidates else None
 
@@ -136,17 +143,20 @@ def _check_metric_is_known(client: MlflowClient, experiment_id: str, metric: str
                          f"{', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''})")
 
 
-def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path) -> Outcome:
+def register_best(experiment_id: str, name: str, metric: str, direction: str, lock_path: Path,
+                  dataset: str = "mnist") -> Outcome:
+    """Register the best run of `dataset` as `name` and move @champion to it if it beats the current one."""
     client, metric = MlflowClient(), metric_keys.mlflow_key(metric)  # `test_accuracy` still names test/accuracy
     with file_lock(lock_path):
-        candidate = best_run(client, experiment_id, metric, direction)
+        candidate = best_run(client, experiment_id, metric, direction, dataset)
         champion = _champion(client, name)
         previous_value = metric_of(client.get_run(champion.run_id), metric) if champion else None
         previous_version = str(champion.version) if champion else None
         if candidate is None:
             _check_metric_is_known(client, experiment_id, metric)
             return Outcome(None, previous_version, previous_value, previous_version, False,
-                           "no eligible run (FINISHED, with a logged model, no collapsed class, with the metric)")
+                           f"no eligible run of dataset {dataset} (FINISHED, with a logged model, no collapsed "
+                           "class, with the metric)")
         value = metric_keys.grouped(candidate.data.metrics)[metric]
         if not is_better(value, previous_value, direction):
             return Outcome(candidate, previous_version, previous_value, previous_version, False,
@@ -168,7 +178,7 @@ class ChosenModel:
 
 
 def choose_model(experiment_id: Callable[[], str], name: str, model_uri: str | None = None,
-                 run_id: str | None = None) -> ChosenModel:
+                 run_id: str | None = None, dataset: str = "mnist") -> ChosenModel:
     """The one rule of every command that uses a model: the one asked for (--model-uri, --run), else
     `<name>@champion` when it exists, else the newest FINISHED run with a logged model (of the experiment that
     `experiment_id()` connects to, called only then)."""
@@ -181,6 +191,6 @@ def choose_model(experiment_id: Callable[[], str], name: str, model_uri: str | N
         champion = _champion(client, name)
         if champion is not None:
             return ChosenModel(f"models:/{name}@{ALIAS}", f"{name} v{champion.version} @{ALIAS}")
-        run_id = queries.latest_model_run(experiment_id())
+        run_id = queries.latest_model_run(experiment_id(), dataset)
     uri = queries.model_uri_of_run(run_id)
     return ChosenModel(uri, f"run {client.get_run(run_id).info.run_name}")

@@ -234,7 +234,7 @@ def log_table(frame, name: str) -> None:
 
 
 @uninterrupted
-def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
+def log_datasets(datasets: dict[str, tuple[Any, Any]], name: str) -> None:
     """Each split as the run's input ({context: (images, labels)}), with MLflow's digest and shapes.
 
     MLflow's SQL store looks a dataset up and inserts it when it is new, in one transaction: two runs of an
@@ -244,7 +244,7 @@ def log_datasets(datasets: dict[str, tuple[Any, Any]]) -> None:
     from mlflow.data.numpy_dataset import from_numpy
 
     for context, (images, labels) in datasets.items():
-        dataset = from_numpy(images, targets=labels, name=f"mnist-{context}")
+        dataset = from_numpy(images, targets=labels, name=f"{name}-{context}")
         try:
             mlflow.log_input(dataset, context=context)
         except MlflowException as error:

@@ -84,19 +84,21 @@ class OnnxModel:
         return self.predictor(np.asarray(data))
 
 
-def pyfunc_model(model_uri: str) -> Any:
+def pyfunc_model(model_uri: str) -> tuple[Any, list[str]]:
     """The model as MLflow's scoring server takes it: its ONNX copy behind the logged model's signature (the
-    server is up in seconds, without TensorFlow); a model logged without one is loaded by MLflow (Keras)."""
+    server is up in seconds, without TensorFlow); a model logged without one is loaded by MLflow (Keras). With
+    it, the class names its outputs are in order of."""
     import mlflow.pyfunc
     from mlflow.models import Model
 
     from mnistflow.tracking import queries
-    from mnistflow.tracking.predictors import ONNX_FILE, onnx_predictor
+    from mnistflow.tracking.predictors import ONNX_FILE, model_metadata, onnx_predictor
 
     folder = queries.model_folder(model_uri)
+    classes = model_metadata(folder)["classes"]
     if not (folder / ONNX_FILE).is_file():
-        return mlflow.pyfunc.load_model(str(folder))
-    return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(onnx_predictor(folder / ONNX_FILE)))
+        return mlflow.pyfunc.load_model(str(folder)), classes
+    return mlflow.pyfunc.PyFuncModel(Model.load(str(folder)), OnnxModel(onnx_predictor(folder / ONNX_FILE))), classes
 
 
 @one_line_errors
@@ -105,9 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from mlflow.pyfunc import scoring_server
 
-    model = pyfunc_model(model_uri)
-    print(f"serving {model_uri} on http://{host}:{port} (POST /invocations; Ctrl-C stops it)",
-          file=sys.stderr, flush=True)
+    model, classes = pyfunc_model(model_uri)
+    print(f"serving {model_uri} on http://{host}:{port} (POST /invocations; Ctrl-C stops it); each prediction "
+          f"is {len(classes)} probabilities, of classes {', '.join(classes)}", file=sys.stderr, flush=True)
     uvicorn.run(checked(scoring_server.init(model)), host=host, port=int(port), log_level="info")
 
 

@@ -47,12 +47,12 @@ def pool_of(splits: Sequence[Split]) -> Split:
     indices = np.concatenate([split.indices for split in splits])
     order = np.argsort(indices, kind="stable")
     return Split(np.concatenate([split.images for split in splits])[order],
-                 np.concatenate([split.labels for split in splits])[order], indices[order])
+                 np.concatenate([split.labels for split in splits])[order], indices[order], splits[0].classes)
 
 
-def fold_assignments(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+def fold_assignments(labels: np.ndarray, folds: int, seed: int, class_count: int = NUM_CLASSES) -> np.ndarray:
     """The fold (0..folds-1) of each image: stratified by label, shuffled with `seed`."""
-    smallest = int(np.bincount(labels.astype(int), minlength=NUM_CLASSES).min())
+    smallest = int(np.bincount(labels.astype(int), minlength=class_count).min())
     if smallest < folds:
         raise ParamsError(f"crossval.folds is {folds}, but one class has only {smallest} images")
     assignment = np.empty(len(labels), dtype=np.int64)
@@ -63,7 +63,8 @@ def fold_assignments(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 
 def subset(split: Split, mask: np.ndarray) -> Split:
-    return Split(split.images[mask], split.labels[mask], split.indices[mask])
+    return dataclasses.replace(split, images=split.images[mask], labels=split.labels[mask],
+                               indices=split.indices[mask])
 
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, portable_products: bool = False) -> np.ndarray:
@@ -89,8 +90,8 @@ def cross_validate(params: Params, pool: Split, test: Split, folds: np.ndarray,
     """Train one fresh model per fold on the other folds; each model predicts its held-out fold and the test
     split. Each fold trains inside `fold_context(fold)`, which gives its epoch callbacks (a child run, a
     progress bar)."""
-    probabilities = np.zeros((len(pool.labels), NUM_CLASSES), dtype=np.float32)
-    test_probabilities = np.zeros((len(test.labels), NUM_CLASSES), dtype=np.float64)
+    probabilities = np.zeros((len(pool.labels), len(pool.classes)), dtype=np.float32)
+    test_probabilities = np.zeros((len(test.labels), len(pool.classes)), dtype=np.float64)
     compiled_models, accuracies = CompiledModels(), []
     count = int(folds.max()) + 1
     for fold in range(count):

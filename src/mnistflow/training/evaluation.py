@@ -16,7 +16,7 @@ from mnistflow.analysis import diagnostics, error_analysis, gallery, plots
 from mnistflow.core import atomic
 from mnistflow.core.params import Params
 from mnistflow.data import review
-from mnistflow.data.mnist import NUM_CLASSES, Split
+from mnistflow.data.mnist import Split
 from mnistflow.models.architectures import make_loss
 from mnistflow.training.loop import make_evaluate_function, one_hot
 
@@ -33,11 +33,11 @@ class Evaluation:
 def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_threshold: float,
                    portable_products: bool = False) -> Evaluation:
     loss, probabilities, _ = make_evaluate_function(model, make_loss(loss_name), portable_products)(
-        tf.constant(test.images), one_hot(test.labels))
+        tf.constant(test.images), one_hot(test.labels, len(test.classes)))
     probabilities = probabilities.numpy()
     predictions = np.argmax(probabilities, axis=1)
     labels = test.labels.astype(int)
-    classes = list(range(NUM_CLASSES))
+    classes = list(range(len(test.classes)))
     precision, recall, f1, _ = precision_recall_fscore_support(labels, predictions, labels=classes,
                                                                zero_division=0)
     metrics = {"test_accuracy": float(np.mean(predictions == labels)), "test_loss": float(loss),
@@ -46,7 +46,7 @@ def evaluate_model(model: keras.Model, loss_name: str, test: Split, collapse_thr
     for label in classes:
         metrics.update({f"test_precision_{label}": float(precision[label]),
                         f"test_recall_{label}": float(recall[label]), f"test_f1_{label}": float(f1[label])})
-    class_recall = diagnostics.per_class_recall(labels, predictions)
+    class_recall = diagnostics.per_class_recall(labels, predictions, len(classes))
     collapsed = diagnostics.collapsed_classes(class_recall, collapse_threshold)
     metrics["test_collapsed_classes"] = float(len(collapsed))
     metrics["test_min_class_recall"] = float(np.nanmin(class_recall))
@@ -60,7 +60,7 @@ def reviewed_test_metrics(test: Split, predictions: np.ndarray, test_labels: dic
     reviewed, keep = review.with_changes(test, test_labels)
     labels, predictions = reviewed.labels.astype(int), predictions[keep]
     return {"test_accuracy_reviewed_labels": float(np.mean(predictions == labels)),
-            "test_macro_f1_reviewed_labels": float(f1_score(labels, predictions, labels=list(range(NUM_CLASSES)),
+            "test_macro_f1_reviewed_labels": float(f1_score(labels, predictions, labels=list(range(len(test.classes))),
                                                             average="macro", zero_division=0)),
             "test_images_reviewed_labels": float(keep.sum())}
 
@@ -109,33 +109,36 @@ def headline_metrics(metrics: dict[str, float]) -> dict[str, float | int]:
             for name, short in HEADLINE_METRICS.items() if name in metrics}
 
 
-def write_per_class_data(path: str | Path, metrics: dict[str, float]) -> None:
-    """One row per class (class, precision, recall, f1): the input of the per-class bar charts of `dvc plots`."""
-    frame = pd.DataFrame({"class": range(NUM_CLASSES)} | {
-        name: [metrics[f"test_{name}_{label}"] for label in range(NUM_CLASSES)] for name in PER_CLASS_METRICS})
+def write_per_class_data(path: str | Path, metrics: dict[str, float], classes: Sequence[str]) -> None:
+    """One row per class (class name, precision, recall, f1): the input of the per-class charts of `dvc plots`."""
+    frame = pd.DataFrame({"class": list(classes)} | {
+        name: [metrics[f"test_{name}_{label}"] for label in range(len(classes))] for name in PER_CLASS_METRICS})
     with atomic.atomic_path(path) as temporary:
         frame.to_csv(temporary, index=False, float_format="%.6g")
 
 
-def write_confusion_data(path: str | Path, labels: np.ndarray, predictions: np.ndarray) -> None:
-    """One row per test image (actual, predicted): the input of DVC's `confusion` plot template."""
-    frame = pd.DataFrame({"actual": labels.astype(int), "predicted": predictions})
+def write_confusion_data(path: str | Path, labels: np.ndarray, predictions: np.ndarray,
+                         classes: Sequence[str]) -> None:
+    """One row per test image (actual, predicted), by class name: the input of DVC's `confusion` template."""
+    names = np.asarray(classes, dtype=object)
+    frame = pd.DataFrame({"actual": names[labels.astype(int)], "predicted": names[predictions]})
     with atomic.atomic_path(path) as temporary:
         frame.to_csv(temporary, index=False)
 
 
 def write_figures(folder: Path, evaluation: Evaluation, history: Sequence[dict[str, float]],
-                  collapse_threshold: float) -> None:
-    plots.save(plots.confusion_figure(evaluation.confusion), folder / "confusion_matrix.png")
+                  collapse_threshold: float, classes: Sequence[str]) -> None:
+    plots.save(plots.confusion_figure(evaluation.confusion, classes), folder / "confusion_matrix.png")
     plots.save(plots.curves_figure(history), folder / "training_curves.png")
-    plots.save(plots.class_recall_figure(history, collapse_threshold), folder / "class_recall.png")
+    plots.save(plots.class_recall_figure(history, collapse_threshold, classes), folder / "class_recall.png")
 
 
 def _gallery(path: Path, table: pd.DataFrame, images_by_index: dict[int, np.ndarray], heading: str,
-             probability_column: str = "p_prediction", prediction_column: str = "prediction") -> None:
+             classes: Sequence[str], probability_column: str = "p_prediction",
+             prediction_column: str = "prediction") -> None:
     flags = table["flagged"] if "flagged" in table else [False] * len(table)
-    titles = [error_analysis.tile_title(*row) for row in zip(table["index"], table["label"], table[prediction_column],
-                                                            table[probability_column], flags, strict=True)]
+    titles = [error_analysis.tile_title(*row, classes) for row in zip(
+        table["index"], table["label"], table[prediction_column], table[probability_column], flags, strict=True)]
     images = np.array([images_by_index[int(index)] for index in table["index"]]).reshape(-1, 28, 28)
     gallery.save(gallery.render(images, titles, heading), path)
 
@@ -146,20 +149,21 @@ def write_error_reports(folder: Path, evaluation: Evaluation, test: Split, param
     errors of each split in `suspects` (label_issues.* for test, train_label_issues.* for train)."""
     images_by_index = dict(zip(test.indices.tolist(), test.images, strict=True))
     mistakes = error_analysis.mistakes_table(evaluation.probabilities, test.labels, test.indices)
-    limit = params.evaluate.class_gallery_limit
-    for label in range(NUM_CLASSES):
+    limit, classes = params.evaluate.class_gallery_limit, test.classes
+    for label, class_name in enumerate(classes):
         of_class = error_analysis.mistakes_of_class(mistakes, label)
         shown = (f"the {limit} most confident shown, all in mistakes.csv" if len(of_class) > limit
                  else "most confident first")
         _gallery(folder / f"class_{label}_mistakes.png", of_class.head(limit), images_by_index,
-                 f"Test images of class {label} the model got wrong: {len(of_class)} ({shown})")
+                 f"Test images of class {class_name} the model got wrong: {len(of_class)} ({shown})", classes)
     top = mistakes.head(params.evaluate.confident_mistakes)
     _gallery(folder / "confident_mistakes.png", top, images_by_index,
-             f"The {len(top)} most confident mistakes of {len(mistakes)}")
+             f"The {len(top)} most confident mistakes of {len(mistakes)}", classes)
     tables = {"mistakes": mistakes}
     for item in suspects:
         tables[suspects_name(item.name)] = _write_suspects(folder, item, params.evaluate.label_issues_top_k)
     for name, table in tables.items():
+        table = error_analysis.with_class_names(table, classes)
         with atomic.atomic_path(folder / f"{name}.csv") as temporary:
             table.to_csv(temporary, index=False, float_format="%.6g")
     return tables
@@ -178,6 +182,6 @@ def _write_suspects(folder: Path, item: LabelSuspects, top_k: int) -> pd.DataFra
     _gallery(folder / f"{suspects_name(item.name)}.png", issues, images_by_index,
              f"Top {len(issues)} suspected label errors in the {item.name} split, lowest label quality first\n"
              f"{item.source} probabilities, cleanlab {error_analysis.RANKING} ranking; pred = suggested label, "
-             f"* = flagged by {error_analysis.FILTER}", probability_column="p_suggested",
+             f"* = flagged by {error_analysis.FILTER}", item.split.classes, probability_column="p_suggested",
              prediction_column="suggested")
     return issues

@@ -26,8 +26,8 @@ class FoldRuns:
     """`fold_context` for crossval.cross_validate: each fold trains inside a child run of `parent_id`,
     with its epochs logged and shown."""
 
-    def __init__(self, params: Params, parent_id: str, console: Console) -> None:
-        self.params, self.parent_id, self.console = params, parent_id, console
+    def __init__(self, params: Params, parent_id: str, console: Console, classes: Sequence[str]) -> None:
+        self.params, self.parent_id, self.console, self.classes = params, parent_id, console, classes
 
     @contextlib.contextmanager
     def __call__(self, fold: int) -> Iterator[Sequence[EpochCallback]]:
@@ -38,7 +38,7 @@ class FoldRuns:
             tracking.log_params(flatten(self.params, CROSSVAL_SECTIONS))
             tracking.set_tags({"crossval": "fold", "fold": fold})
             with progress.EpochProgress(self.console, self.params.train.epochs, f"crossval {name}") as shown:
-                yield [shown, recording.EpochLogger(self.params.diagnostics.collapse_threshold)]
+                yield [shown, recording.EpochLogger(self.params.diagnostics.collapse_threshold, self.classes)]
 
 
 def log_summary(summary: dict) -> None:

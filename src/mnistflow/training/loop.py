@@ -115,8 +115,8 @@ def make_evaluate_function(model: keras.Model, loss: keras.losses.Loss, portable
     return evaluate
 
 
-def one_hot(labels: np.ndarray) -> tf.Tensor:
-    return tf.one_hot(labels.astype(np.int32), NUM_CLASSES)
+def one_hot(labels: np.ndarray, class_count: int = NUM_CLASSES) -> tf.Tensor:
+    return tf.one_hot(labels.astype(np.int32), class_count)
 
 
 @dataclasses.dataclass
@@ -146,8 +146,8 @@ class CompiledModel:
 RESTART_FIELDS = frozenset({"seed", "epochs", "learning_rate", "learning_rate_decay", "augment_shift"})
 
 
-def compile_model(params: Params) -> CompiledModel:
-    model, loss = build_model(params.model), make_loss(params.train.loss)
+def compile_model(params: Params, class_count: int) -> CompiledModel:
+    model, loss = build_model(params.model, class_count), make_loss(params.train.loss)
     optimizer = make_optimizer(params.train.optimizer, params.train.learning_rate)
     portable_products = params.train.portable_products
     run_epoch = make_epoch_function(model, loss, optimizer, params.train.batch_size,
@@ -167,14 +167,15 @@ class CompiledModels:
         self.by_key: dict[tuple, CompiledModel] = {}
 
     @staticmethod
-    def key(params: Params) -> tuple:
-        return (params.model, *((field.name, getattr(params.train, field.name))
-                                for field in dataclasses.fields(params.train) if field.name not in RESTART_FIELDS))
+    def key(params: Params, class_count: int = NUM_CLASSES) -> tuple:
+        return (params.model, class_count, *((field.name, getattr(params.train, field.name))
+                                             for field in dataclasses.fields(params.train)
+                                             if field.name not in RESTART_FIELDS))
 
-    def get(self, params: Params) -> CompiledModel:
-        key = self.key(params)
+    def get(self, params: Params, class_count: int = NUM_CLASSES) -> CompiledModel:
+        key = self.key(params, class_count)
         if key not in self.by_key:
-            self.by_key[key] = compile_model(params)
+            self.by_key[key] = compile_model(params, class_count)
         return self.by_key[key]
 
 
@@ -189,7 +190,7 @@ class Trainer:
 
     def fit(self, train: Split, validation: Split, callbacks: Sequence[EpochCallback] = ()) -> list[EpochRecord]:
         epochs, seed, shift = self.train.epochs, self.train.seed, self.train.augment_shift
-        images, onehot = tf.constant(train.images), one_hot(train.labels)
+        images, onehot = tf.constant(train.images), one_hot(train.labels, len(train.classes))
         sample = slice(0, min(self.saturation_sample, len(train.labels)))
         augmented = augmentation.epoch_images(train.images, shift, epochs, seed)
         records = []
@@ -204,7 +205,7 @@ class Trainer:
             metrics = {"loss": float(loss), "accuracy": float(accuracy), "epoch_seconds": seconds}
             metrics.update(self._validation_metrics(validation))
             metrics.update(self._saturation(images[sample], onehot[sample], train.labels[sample]))
-            recall = np.array([metrics[f"val_recall_{label}"] for label in range(NUM_CLASSES)])
+            recall = np.array([metrics[f"val_recall_{label}"] for label in range(len(train.classes))])
             record = EpochRecord(epoch, epochs, metrics,
                                  diagnostics.collapsed_classes(recall, self.collapse_threshold))
             records.append(record)
@@ -213,9 +214,11 @@ class Trainer:
         return records
 
     def _validation_metrics(self, validation: Split) -> dict[str, float]:
-        loss, probabilities, _ = self.compiled.evaluate(tf.constant(validation.images), one_hot(validation.labels))
+        class_count = len(validation.classes)
+        loss, probabilities, _ = self.compiled.evaluate(tf.constant(validation.images),
+                                                        one_hot(validation.labels, class_count))
         predictions = np.argmax(probabilities.numpy(), axis=1)
-        recall = diagnostics.per_class_recall(validation.labels, predictions)
+        recall = diagnostics.per_class_recall(validation.labels, predictions, class_count)
         metrics = {"val_loss": float(loss), "val_accuracy": float(np.mean(predictions == validation.labels))}
         metrics.update(diagnostics.class_metrics(recall, self.collapse_threshold))
         return metrics

@@ -13,7 +13,7 @@ from keras import layers
 from mnistflow.core import archives, atomic, runtime
 from mnistflow.core.errors import DataError
 from mnistflow.core.params import Params
-from mnistflow.data.mnist import NUM_CLASSES, Split, check_batch_fits
+from mnistflow.data.mnist import Split, check_batch_fits
 from mnistflow.models.architectures import build_model
 from mnistflow.training.loop import CompiledModels, EpochCallback, EpochRecord, Trainer
 
@@ -29,8 +29,8 @@ def train_model(params: Params, train: Split, validation: Split, callbacks: Sequ
     check_batch_fits(params.train.batch_size, train)
     runtime.configure(params.train.threads, params.train.numerics)
     runtime.seed_everything(params.train.seed)
-    model = build_model(params.model)
-    compiled = (compiled_models or CompiledModels()).get(params)
+    model = build_model(params.model, len(train.classes))
+    compiled = (compiled_models or CompiledModels()).get(params, len(train.classes))
     compiled.restart(model, params.train.learning_rate)
     records = Trainer(compiled, params.train, params.diagnostics).fit(train, validation, callbacks)
     model.set_weights(compiled.model.get_weights())
@@ -54,8 +54,7 @@ def write_history(path: str | Path, rows: Sequence[dict[str, float]]) -> None:
         writer.writerows(rows)
 
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-                   *(f"val_recall_{label}" for label in range(NUM_CLASSES)))
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_recall_0")  # and one per class
 
 
 def read_history(path: str | Path) -> list[dict[str, float]]:
@@ -65,7 +64,7 @@ def read_history(path: str | Path) -> list[dict[str, float]]:
     missing = [column for column in HISTORY_COLUMNS if not rows or column not in rows[0]]
     if missing:
         raise DataError(f"{path}: expected a per-epoch CSV with columns {', '.join(HISTORY_COLUMNS[:5])}, "
-                        f"val_recall_0-9; {'no rows' if not rows else 'missing ' + missing[0]}")
+                        f"val_recall_<class>; {'no rows' if not rows else 'missing ' + missing[0]}")
     try:
         return [{key: float(value) for key, value in row.items()} for row in rows]
     except (TypeError, ValueError) as error:
