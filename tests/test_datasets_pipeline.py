@@ -2,11 +2,13 @@
 registered model of its own, and `predict` answering with its class names."""
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
 import pytest
 import yaml
+from mlflow import MlflowClient
 from PIL import Image
 
 from mnistflow.data.catalog import FASHION_CLASSES
@@ -45,6 +47,11 @@ def test_an_image_folder_dataset_trains_registers_and_predicts_by_class_name(tmp
         "class", "one", "seven", "zero"]
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     assert any(dep["path"] == "data/raw" for dep in lock["stages"]["prepare"]["deps"])  # the data is a DVC dep
+    shutil.copytree(REPO / ".dvc" / "plots", project / ".dvc" / "plots", dirs_exist_ok=True)
+    plots = subprocess.run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=project, capture_output=True,
+                           text=True, env=tool_environment(), timeout=300)
+    assert plots.returncode == 0, plots.stderr[-2000:]  # the recall plot draws 3 classes' lines, not val_recall_0-9
+    assert "Validation_recall_per_class" in (tmp_path / "plots" / "index.html").read_text()
 
     def mnistflow(*arguments: str) -> subprocess.CompletedProcess:
         return subprocess.run(["mnistflow", *arguments], cwd=project, capture_output=True, text=True,
@@ -52,6 +59,8 @@ def test_an_image_folder_dataset_trains_registers_and_predicts_by_class_name(tmp
 
     registered = mnistflow("register")
     assert registered.returncode == 0 and "my-scans v1 from run" in registered.stdout, registered.stderr
+    model = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").get_registered_model("my-scans")
+    assert "3 class probabilities per image, of the classes one, seven, zero" in model.description
     seven = project / "data/raw/my-scans/test/seven/0.png"
     predicted = mnistflow("predict", str(seven), "--json")
     assert predicted.returncode == 0, predicted.stderr

@@ -22,6 +22,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", help="the prepare stage's dataset description (JSON); default: MNIST")
     parser.add_argument("--model", required=True, help="output .keras file")
     parser.add_argument("--history", required=True, help="output per-epoch CSV")
+    parser.add_argument("--recall-history", help="output CSV of (epoch, class, recall); default: none")
     parser.add_argument("--run-file", required=True, help="output JSON naming the MLflow run")
     return parser.parse_args(argv)
 
@@ -46,9 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     name = tracking.run_name(f"dvc repro {params.model.arch} seed={params.train.seed}")
     # The outs are written beside their places and moved in only once the run has FINISHED: a signal at any
     # point leaves the previous outs (DVC keeps them: persist in dvc.yaml) or the complete new ones.
-    outs = {atomic.temporary_sibling(arguments.model): Path(arguments.model),
-            atomic.temporary_sibling(arguments.history): Path(arguments.history)}
-    model_file, history_file = outs
+    outs = {atomic.temporary_sibling(path): Path(path)
+            for path in (arguments.model, arguments.history, arguments.recall_history) if path is not None}
+    model_file, history_file, *recall_file = outs
     try:
         with tracking.active_run(run_id=os.environ.get("MLFLOW_RUN_ID"), run_name=name) as run_id:
             epoch_logger = recording.start(params, {"train": train, "validation": validation}, dataset)
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
                       f"(validation recall < {params.diagnostics.collapse_threshold})", file=sys.stderr)
             pipeline.save_model(model, model_file)
             pipeline.write_history(history_file, pipeline.history_rows(records))
+            for path in recall_file:
+                pipeline.write_history(path, pipeline.recall_rows(records, dataset.classes))
             try:
                 recording.log_training(params, model, records, validation, dataset)
             except tracking.STORE_FAILURES as error:  # keep the work, say where it is

@@ -22,7 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 from mnistflow.core.errors import UsageError
 from mnistflow.tracking import COLLAPSED_TAG, metric_keys
 from mnistflow.tracking.models import MODEL_URI_TAG
-from mnistflow.tracking.provenance import DATASET_TAG
+from mnistflow.tracking.provenance import CLASSES_TAG, DATASET_TAG
 from mnistflow.tracking.store import file_lock
 
 ALIAS = "champion"
@@ -91,8 +91,10 @@ def _version_of_run(client: MlflowClient, name: str, run_id: str):
 
 
 def _create_version(client: MlflowClient, name: str, run: Run, metric: str, git_commit: str):
+    dataset, classes = dataset_of(run), json.loads(run.data.tags.get(CLASSES_TAG, "null")) or DIGITS
     with contextlib.suppress(MlflowException):
-        client.create_registered_model(name, description=MODEL_DESCRIPTION)
+        client.create_registered_model(name, description=model_description(dataset, classes),
+                                       tags={"dataset": dataset, "classes": json.dumps(classes)})
     params = {key: run.data.params.get(key) for key in KEY_PARAMS if key in run.data.params}
     logged = metric_keys.grouped(run.data.metrics)
     metrics = {key: logged[key] for key in ("test/accuracy", "test/macro_f1", "test/loss") if key in logged}
@@ -116,12 +118,19 @@ def _link_logged_model(client: MlflowClient, model_id: str, name: str, version: 
     client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(linked)})
 
 
-MODEL_DESCRIPTION = """MNIST digit classifier trained by the mnistflow pipeline (`dvc repro`, studies, experiments).
+DIGITS = [str(digit) for digit in range(10)]
+
+
+def model_description(dataset: str, classes: list[str]) -> str:
+    """The registered model's description (markdown): its dataset, input, outputs by class name, @champion."""
+    kind = "MNIST digit" if dataset == "mnist" else f"`{dataset}`"
+    return f"""{kind} classifier trained by the mnistflow pipeline (`dvc repro`, studies, experiments).
 
 - **Input**: raw 28×28 grayscale pixels, 0–255, shape `(N, 28, 28)`; the model does its own scaling.
-- **Output**: 10 class probabilities per image.
-- **@champion**: the best FINISHED run without a collapsed class, moved by `mnistflow register` only when a
-  run strictly beats it. Each version names its run, git commit, architecture, key params and test metrics."""
+- **Output**: {len(classes)} class probabilities per image, of the classes {", ".join(classes)}.
+- **@champion**: the best FINISHED run of `{dataset}` without a collapsed class, moved by `mnistflow register`
+  only when a run strictly beats it. Each version names its run, git commit, architecture, key params and test
+  metrics."""
 
 
 def version_description(run: Run, git_commit: str, metric: str, params: dict, metrics: dict) -> str:

@@ -47,7 +47,14 @@ def history_rows(records: Sequence[EpochRecord]) -> list[dict[str, float]]:
                                        if name not in TIMING_METRICS}} for record in records]
 
 
-def write_history(path: str | Path, rows: Sequence[dict[str, float]]) -> None:
+def recall_rows(records: Sequence[EpochRecord], classes: Sequence[str]) -> list[dict[str, float | str]]:
+    """The validation recall of each class at each epoch, one row per (epoch, class): a table DVC's plots draw
+    as one line per class whatever the number of classes."""
+    return [{"epoch": record.epoch, "class": name, "recall": record.metrics[f"val_recall_{label}"]}
+            for record in records for label, name in enumerate(classes)]
+
+
+def write_history(path: str | Path, rows: Sequence[dict[str, float]] | Sequence[dict[str, float | str]]) -> None:
     with atomic.atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
