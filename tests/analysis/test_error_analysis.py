@@ -57,3 +57,16 @@ def test_tile_titles_print_integers_whatever_the_dtype_and_mark_cleanlab_flags()
     floats = (np.float64(4601.0), np.float64(8.0), np.float64(4.0), np.float32(0.5))  # what iterrows() hands over
     assert tile_title(*floats) == "#4601 y=8\npred 4 p=0.50"
     assert tile_title(7, 3, 5, 0.99, flagged=True) == "#7 y=3 *\npred 5 p=0.99"
+
+
+def test_tables_and_captions_name_the_classes_where_they_have_names():
+    import pandas as pd
+
+    table = pd.DataFrame({"index": [4], "label": [2], "prediction": [0], "p_prediction": [0.9], "second_best": [1]})
+    named = error_analysis.with_class_names(table, ("Coat", "Shirt", "Bag"))
+    assert list(named.columns) == ["index", "label", "label_name", "prediction", "prediction_name", "p_prediction",
+                                   "second_best", "second_best_name"]
+    assert named.loc[0, ["label_name", "prediction_name", "second_best_name"]].tolist() == ["Bag", "Coat", "Shirt"]
+    assert error_analysis.with_class_names(table, tuple("0123456789")) is table  # digits: the table as it was
+    assert error_analysis.tile_title(4, 2, 0, 0.9, True, ("Coat", "Shirt", "Bag")) == "#4 * p=0.90\ny=Bag\npred Coat"
+    assert error_analysis.tile_title(4, 2, 0, 0.9, True, tuple("0123456789")) == "#4 y=2 *\npred 0 p=0.90"

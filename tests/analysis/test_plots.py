@@ -21,6 +21,23 @@ def test_class_recall_figure_names_the_dead_classes(tmp_path):
     assert (tmp_path / "recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_figures_name_the_classes_of_any_dataset():
+    import numpy as np
+
+    names = ("Coat", "Shirt", "Bag")
+    history = [{**row, **{f"val_recall_{label}": 0.0 if label == 1 else 0.9 for label in range(3)}}
+               for row in _history(set())]
+    recall = plots.class_recall_figure(history, 0.05, names).axes[0]
+    assert recall.get_title().endswith("collapsed at the end: classes [Shirt]")
+    assert [line.get_label() for line in recall.get_lines()] == ["class Coat", "class Shirt", "class Bag"]
+    confusion = plots.confusion_figure(np.array([[5, 1, 0], [2, 0, 1], [0, 0, 7]]), names).axes[0]
+    assert [label.get_text() for label in confusion.get_xticklabels()] == list(names)
+    assert [label.get_text() for label in confusion.get_yticklabels()] == list(names)
+    framing = plots.framing_figure(np.zeros((40, 40)), np.zeros((28, 28)), np.array([0.1, 0.7, 0.2]), "x.png",
+                                   classes=names)
+    assert framing.axes[2].get_title() == "predicted Shirt (p=0.700)"
+
+
 def test_study_figure_marks_collapsed_runs_apart():
     results = pd.DataFrame({"configuration": ["a", "a", "b"], "status": ["FINISHED"] * 3,
                             "test_accuracy": [0.6, 0.97, 0.98], "final_collapsed_classes": [2, 0, 0]})

@@ -43,3 +43,16 @@ def test_without_a_collapse_the_axis_starts_under_the_lowest_recall():
 def test_a_bar_that_rounds_to_one_reads_one():
     assert [recall_chart.bar_label(value) for value in (0.997, 0.9951, 0.93, 0.0, 1.0)] == [
         "1.0", "1.0", ".93", ".00", "1.0"]
+
+
+def test_class_names_are_cut_to_fit_under_their_bars():
+    from PIL import ImageDraw, ImageFont
+
+    names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    image = recall_chart.render([0.9] * 10, 0.05, "names", names)
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=12)
+    slot = (recall_chart.WIDTH - recall_chart.LEFT - recall_chart.RIGHT) / 10
+    shown = [recall_chart.fitted(name, slot, draw, font) for name in names]
+    assert shown[3:5] == ["Dress", "Coat"] and shown[0].endswith(".") and shown[0].startswith("T-sh")
+    assert all(draw.textlength(name, font=font) <= slot * 0.9 for name in shown)
+    assert image.tobytes() != recall_chart.render([0.9] * 10, 0.05, "names").tobytes()  # names, not numbers

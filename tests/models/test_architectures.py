@@ -86,3 +86,9 @@ def test_optimizer_comes_from_params():
     optimizer = make_optimizer("sgd", 0.01)
     assert isinstance(optimizer, keras.optimizers.SGD)
     assert float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_both_families_have_one_output_per_class_of_the_dataset(arch):
+    model = build_model(parse_params(small_params(model={"arch": arch})).model, 3)
+    assert model.get_layer("output").units == 3 and model.output_shape == (None, 3)

@@ -40,8 +40,12 @@ def render(recall: Sequence[float], threshold: float, title: str, classes: Seque
         left = LEFT + label * slot + slot * 0.15
         colour = (200, 40, 40) if value < threshold else (60, 110, 180)
         draw.rectangle((left, y_of(value), left + slot * 0.7, y_of(floor)), fill=colour)
-        name = str(label) if classes is None else fitted(classes[label], slot, draw, font)
-        draw.text((left + slot * 0.25, HEIGHT - BOTTOM + 6), name, fill="black", font=font)
+        if classes is None:
+            draw.text((left + slot * 0.25, HEIGHT - BOTTOM + 6), str(label), fill="black", font=font)
+        else:  # a name, cut to its slot and centred under its bar
+            name = fitted(classes[label], slot, draw, font)
+            draw.text((left + slot * 0.35 - draw.textlength(name, font=font) / 2, HEIGHT - BOTTOM + 6), name,
+                      fill="black", font=font)
         draw.text((left, y_of(value) - 12), bar_label(value), fill="black", font=small)
     if threshold >= floor:
         draw.line((LEFT, y_of(threshold), WIDTH - RIGHT, y_of(threshold)), fill=(200, 40, 40), width=1)
