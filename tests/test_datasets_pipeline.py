@@ -4,7 +4,9 @@ registered model of its own, and `predict` answering with its class names."""
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
+import mlflow.artifacts
 import numpy as np
 import pytest
 import yaml
@@ -102,7 +104,12 @@ def test_fashion_mnist_trains_as_an_experiment_with_a_champion_of_its_own(tmp_pa
     shoe_photo(project / "shoe.png")
     predicted = run("mnistflow", "predict", "shoe.png", "--json")
     assert "model: fashion-mnist v1 @champion" in predicted.stderr
-    assert "no out-of-distribution check is fitted" in predicted.stderr
-    assert json.loads(predicted.stdout)[0]["class"] in FASHION_CLASSES
+    assert json.loads(predicted.stdout)[0]["class"] in FASHION_CLASSES  # a real Fashion-MNIST image: not refused
+    champion = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").get_model_version_by_alias(
+        "fashion-mnist", "champion")
+    metadata = yaml.safe_load(Path(mlflow.artifacts.download_artifacts(
+        f"models:/fashion-mnist/{champion.version}/MLmodel", tracking_uri=f"sqlite:///{project / 'mlflow.db'}",
+        dst_path=str(tmp_path / "mlmodel"))).read_text())["metadata"]
+    assert metadata["classes"] == list(FASHION_CLASSES) and 0 < metadata["confidence_threshold"] < 1
     seven = run("mnistflow", "predict", str(REPO / "docs/images/seven.png"), "--name", "mnist-digits")
     assert "model: mnist-digits v1 @champion" in seven.stderr and ": 7 (p=" in seven.stdout

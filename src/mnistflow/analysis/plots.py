@@ -118,10 +118,11 @@ def framing_figure(photo: np.ndarray, framed: np.ndarray, probabilities: np.ndar
     predicted = int(np.argmax(probabilities))
     colours = ["tab:blue" if k == predicted and no_digit is None else "tab:gray" for k in range(len(classes))]
     _probability_bars(bar_axes, probabilities, colours, classes)
-    if no_digit is not None:
-        bar_axes.set_title("no digit (the model alone would say "
-                           f"{classes[predicted]}, p={probabilities[predicted]:.3f})")
-        title = f"{title}\nno digit: {no_digit}"
+    if no_digit is not None:  # for a dataset other than digits: refused as unlike its images
+        refused = "no digit" if tuple(classes) == DIGITS else "refused"
+        bar_axes.set_title(f"{refused} (the model alone would say {classes[predicted]}, "
+                           f"p={probabilities[predicted]:.3f})")
+        title = f"{title}\n{refused}: {no_digit}"
     figure.suptitle(title)
     figure.tight_layout()
     return figure

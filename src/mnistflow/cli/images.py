@@ -44,8 +44,8 @@ def predict(files: Annotated[list[Path], typer.Argument(help="PNG/JPEG images or
     results, failures = _predict_files(files, folder, root if show_framing else None)
     for result in results if not json_output else ():
         shown = f"  -> {result['shown']}" if "shown" in result else ""
-        answer = (f"no digit: {result['no_digit']}" if result["label"] is None
-                  else f"{result['class']} (p={result['probability']:.3f})")
+        answer = (f"{result['class']} (p={result['probability']:.3f})" if result["label"] is not None
+                  else f"no digit: {result['no_digit']}" if "no_digit" in result else f"refused: {result['refused']}")
         print(f"{result['file']}[{result['item']}]: {answer}{shown}")
     if json_output:
         print(json.dumps(results, indent=2))
@@ -76,9 +76,9 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
     described = predictors.model_metadata(model)
     classes, framing = described["classes"], described["framing"]
     digit_model = classes == [str(digit) for digit in range(10)]
-    if not digit_model:
-        print(f"note: a {described['dataset']} model; no out-of-distribution check is fitted for it, so every "
-              "picture gets one of its classes", file=sys.stderr)
+    if not digit_model and "confidence_threshold" not in described:
+        print(f"note: a {described['dataset']} model logged without a confidence threshold; no out-of-distribution "
+              "check is fitted for it, so every picture gets one of its classes", file=sys.stderr)
     predict_probabilities, digit_detector = predictors.folder_predictor(model), detector.load()
     results, failures = [], 0
     for path in files:
@@ -90,16 +90,28 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
             continue
         digits = np.stack([image.pixels for image in framed])
         for item, probabilities in enumerate(predict_probabilities(digits)):
-            reason = no_digit_reason(framed[item], probabilities, digit_detector) if digit_model else None
+            reason = (no_digit_reason(framed[item], probabilities, digit_detector) if digit_model
+                      else _unfamiliar(probabilities, described, framed[item].pieces == 0))
             label = None if reason else int(probabilities.argmax())
             results.append({"file": str(path), "item": item, "label": label,
                             "class": None if label is None else classes[label],
-                            "no_digit": reason, "probability": float(probabilities.max()),
+                            "no_digit" if digit_model else "refused": reason,
+                            "probability": float(probabilities.max()),
                             "probabilities": [round(float(p), 6) for p in probabilities]})
             if shown_root is not None and path.suffix.lower() != ".npy":
                 results[-1]["shown"] = str(_show_framing(path, digits[0], probabilities, reason, shown_root,
                                                          classes))
     return results, failures
+
+
+def _unfamiliar(probabilities, described: dict, blank: bool) -> str | None:
+    """The classifier's own out-of-distribution check (data.confidence), where its model has a threshold."""
+    from mnistflow.data import confidence
+
+    if "confidence_threshold" not in described:
+        return None
+    return confidence.unfamiliar_reason(probabilities, described["confidence_threshold"],
+                                        described["confidence_share"], described["dataset"], blank)
 
 
 def _show_framing(path: Path, framed, probabilities, no_digit: str | None, root: Path, classes) -> Path:

@@ -13,7 +13,7 @@ import keras
 from mnistflow import tracking
 from mnistflow.analysis import recall_chart
 from mnistflow.core.params import Params, flatten
-from mnistflow.data import review
+from mnistflow.data import confidence, review
 from mnistflow.data.catalog import Dataset, framing_of, listed
 from mnistflow.data.mnist import Split
 from mnistflow.training import pipeline
@@ -106,11 +106,13 @@ def log_training(params: Params, model: keras.Model, records: Sequence[EpochReco
     tracking.set_tags({tracking.COLLAPSED_TAG: records[-1].collapsed,
                        tracking.DESCRIPTION_TAG: training_description(params, records, dataset)})
     serving = pipeline.serving_model(model, params.prepare.scale)
+    fitted = confidence.threshold(model.predict(validation.images, batch_size=1024, verbose=0))
     tracking.log_keras_model(serving, pipeline.input_example(validation.images, params.prepare.scale),
                              name=f"{dataset.name}-{params.model.arch}",
                              description=model_description(params, records, dataset),
                              metadata={"dataset": dataset.name, "classes": list(dataset.classes),
-                                       "framing": framing_of(dataset)})
+                                       "framing": framing_of(dataset), "confidence_threshold": fitted,
+                                       "confidence_share": confidence.REFUSED_SHARE})
 
 
 def log_evaluation(result: Evaluation, test: Split, tables: dict, figures: Path, errors: Path,
