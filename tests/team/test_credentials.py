@@ -42,3 +42,17 @@ def test_the_store_gets_one_identity_and_dvc_a_local_config_that_keeps_other_set
                                        "secret_access_key": "s3cret"}
     assert ConfigObj(dvc_local_config("", "team", "http://h:1", keys).splitlines())['remote "team"']["endpointurl"] \
         == "http://h:1"
+
+
+def test_the_team_remote_is_a_clones_default_only_once_it_is_connected(tmp_path):
+    """The committed .dvc/config names no default remote: with the S3 remote as default, `dvc exp run` (and so
+    `mnistflow experiment`) failed in a clone set up by `make run`, which leaves dvc-s3 out. `team start` and
+    `team connect` make it this clone's default, in .dvc/config.local."""
+    from configobj import ConfigObj
+
+    from conftest import REPO
+
+    committed = ConfigObj(str(REPO / ".dvc" / "config"))
+    assert "remote" not in committed.get("core", {}) and 'remote "team"' in committed
+    path = write_dvc_local_config(tmp_path, "team", "http://127.0.0.1:8333", Credentials("AKID", "s3cret"))
+    assert ConfigObj(str(path))["core"] == {"remote": "team"}

@@ -54,11 +54,14 @@ def write_seaweed_identities(path: Path, credentials: Credentials) -> None:
 
 
 def dvc_local_config(existing: str, remote: str, endpoint: str, credentials: Credentials) -> str:
-    """`.dvc/config.local` (git-ignored by DVC) with the remote's keys and, for this clone, its endpoint; every
-    other setting already there (a cache dir, say) is kept."""
+    """`.dvc/config.local` (git-ignored by DVC) with the remote's keys and, for this clone, its endpoint, and the
+    remote as this clone's default (the committed .dvc/config names none: a clone without the team's packages,
+    `make run`'s, could not run `dvc exp run` with an S3 default remote); every other setting already there (a
+    cache dir, say) is kept."""
     from configobj import ConfigObj
 
     config = ConfigObj(existing.splitlines())
+    config.setdefault("core", {})["remote"] = remote
     section = config.setdefault(f'remote "{remote}"', {})
     section.update({"endpointurl": endpoint, "access_key_id": credentials.access_key_id,
                     "secret_access_key": credentials.secret_access_key})
