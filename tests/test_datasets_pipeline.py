@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import mlflow.artifacts
 import numpy as np
 import pytest
 import yaml
@@ -105,11 +104,12 @@ def test_fashion_mnist_trains_as_an_experiment_with_a_champion_of_its_own(tmp_pa
     predicted = run("mnistflow", "predict", "shoe.png", "--json")
     assert "model: fashion-mnist v1 @champion" in predicted.stderr
     assert json.loads(predicted.stdout)[0]["class"] in FASHION_CLASSES  # a real Fashion-MNIST image: not refused
-    champion = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}").get_model_version_by_alias(
-        "fashion-mnist", "champion")
-    metadata = yaml.safe_load(Path(mlflow.artifacts.download_artifacts(
-        f"models:/fashion-mnist/{champion.version}/MLmodel", tracking_uri=f"sqlite:///{project / 'mlflow.db'}",
-        dst_path=str(tmp_path / "mlmodel"))).read_text())["metadata"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("fashion-mnist", "champion")
+    logged = client.get_logged_model(champion.source.removeprefix("models:/"))
+    folder = Path(logged.artifact_location.removeprefix("file://"))
+    metadata = yaml.safe_load((folder if folder.is_absolute() else project / folder).joinpath("MLmodel").read_text())[
+        "metadata"]
     assert metadata["classes"] == list(FASHION_CLASSES) and 0 < metadata["confidence_threshold"] < 1
     seven = run("mnistflow", "predict", str(REPO / "docs/images/seven.png"), "--name", "mnist-digits")
     assert "model: mnist-digits v1 @champion" in seven.stderr and ": 7 (p=" in seven.stdout

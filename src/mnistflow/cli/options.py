@@ -70,14 +70,21 @@ def study_dataset(datasets: set[str]) -> str:
 
 
 def current_dataset(root: Path) -> str:
-    """The name of the dataset the pipeline last prepared (data/dataset.json), else the one params.yaml names."""
+    """The name of the dataset the pipeline last prepared (data/dataset.json), else the one params.yaml names,
+    else MNIST (a bare store, or a project from before datasets had names)."""
+    from mnistflow.core.errors import MnistflowError
     from mnistflow.core.params import load_params
     from mnistflow.data import catalog
 
-    described = paths.dataset_file(root)
-    if described.is_file():
+    try:
+        described = paths.dataset_file(root)
+    except MnistflowError:  # no dvc.yaml, or one whose prepare stage names no --dataset
+        described = None
+    if described is not None and described.is_file():
         return catalog.read(described).name
-    return catalog.name_of(load_params(root / paths.PARAMS).prepare.dataset)
+    if (root / paths.PARAMS).is_file():
+        return catalog.name_of(load_params(root / paths.PARAMS).prepare.dataset)
+    return catalog.MNIST
 
 
 def model_name(root: Path, name: str | None) -> str:

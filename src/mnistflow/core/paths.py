@@ -45,8 +45,10 @@ def raw_folder(root: Path) -> Path:
 
 
 def raw_data(root: Path) -> Path:
-    """The raw MNIST file the pipeline reads: mnist.npz in the raw folder."""
-    return raw_folder(root) / "mnist.npz"
+    """The raw MNIST file the pipeline reads: mnist.npz in the raw folder (or `--raw` itself, where a dvc.yaml
+    from before datasets had names gives the file)."""
+    folder = raw_folder(root)
+    return folder if folder.suffix == ".npz" else folder / "mnist.npz"
 
 
 def dataset_file(root: Path) -> Path:
