@@ -69,13 +69,14 @@ def _predict_files(files: list[Path], model: Path, shown_root: Path | None) -> t
     import numpy as np
 
     from mnistflow.data import detector
+    from mnistflow.data.catalog import DIGIT_CLASSES
     from mnistflow.data.images import ImageFileError, load_framed
     from mnistflow.data.refusal import no_digit_reason
     from mnistflow.tracking import predictors
 
     described = predictors.model_metadata(model)
     classes, framing = described["classes"], described["framing"]
-    digit_model = classes == [str(digit) for digit in range(10)]
+    digit_model = tuple(classes) == DIGIT_CLASSES
     if not digit_model and "confidence_threshold" not in described:
         print(f"note: a {described['dataset']} model logged without a confidence threshold; no out-of-distribution "
               "check is fitted for it, so every picture gets one of its classes", file=sys.stderr)

@@ -16,7 +16,7 @@ import numpy as np
 
 from mnistflow.core.errors import DataError
 from mnistflow.data import idx, image_folder, mnist
-from mnistflow.data.catalog import DIGIT_CLASSES, FASHION, FASHION_CLASSES, MNIST, Dataset, name_of, slug
+from mnistflow.data.catalog import DIGIT_CLASSES, FASHION, FASHION_CLASSES, MNIST, Dataset, name_of
 
 FASHION_SYSTEM_FOLDER = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 FASHION_HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist, files in "
@@ -72,7 +72,7 @@ def load_path(path: Path) -> tuple[dict[str, np.ndarray], Dataset]:
     if not path.exists():
         raise DataError(f"dataset {path} not found: give mnist, fashion-mnist, or the path of IDX files, a "
                         ".npz (x_train, y_train, x_test, y_test) or an image folder (train/<class>, test/<class>)")
-    name = name_of(str(path)) if path.is_file() else slug(path.name)
+    name = name_of(str(path))  # the name commands derive from params.yaml's value: register and predict agree
     if image_folder.is_image_folder(path):
         classes = image_folder.class_names(path)
         arrays = image_folder.read(path, classes)
@@ -86,9 +86,7 @@ def load_path(path: Path) -> tuple[dict[str, np.ndarray], Dataset]:
         return _checked(arrays, path, listed), Dataset(name, _classes(arrays, listed), tuple(files))
     stored = mnist.read_npz(path)
     given = tuple(str(value) for value in stored.pop("classes")) if "classes" in stored else None
-    arrays = {key: stored[key] for key in ARRAYS if key in stored} | {key: value for key, value in stored.items()
-                                                                      if key not in ARRAYS}
-    return _checked(arrays, path, given), Dataset(name, _classes(arrays, given), (describe_file(path),))
+    return _checked(stored, path, given), Dataset(name, _classes(stored, given), (describe_file(path),))
 
 
 def write_study_file(arrays: dict[str, np.ndarray], dataset: Dataset, folder: Path) -> Path:
@@ -107,14 +105,14 @@ def write_study_file(arrays: dict[str, np.ndarray], dataset: Dataset, folder: Pa
 def read_study_file(path: Path) -> tuple[dict[str, np.ndarray], Dataset]:
     """A study's data file: MNIST's own .npz (verified), or one `write_study_file` wrote."""
     stored = mnist.read_npz(path)
-    if "name" not in stored:
-        return mnist.load_mnist(path), Dataset(MNIST, DIGIT_CLASSES)
+    if "name" not in stored:  # MNIST's own file, read once and verified as load_mnist does
+        mnist.verify_arrays(stored, str(path))
+        return stored, Dataset(MNIST, DIGIT_CLASSES)
     classes = tuple(str(name) for name in stored["classes"])
     return _checked(stored, path, classes), Dataset(str(stored["name"]), classes)
 
 
 def _checked(arrays, path: Path, classes: tuple[str, ...] | None) -> dict[str, np.ndarray]:
-    arrays = {key: arrays[key] for key in ARRAYS if key in arrays} | arrays
     count = None if classes is None else len(classes)
     check_arrays(arrays, str(path), count)
     return {key: arrays[key].astype(np.uint8) for key in ARRAYS}
